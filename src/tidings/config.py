@@ -1,0 +1,39 @@
+"""Settings, read once from ``TIDINGS_*`` environment variables and passed down.
+
+Every setting is documented in ``docs/configuration.md``; keep the two in step.
+"""
+
+from __future__ import annotations
+
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="TIDINGS_", extra="ignore")
+
+    database_url: str = "sqlite:///./tidings.db"
+    api_key: str | None = None
+    host: str = "127.0.0.1"
+    port: int = 8080
+    max_body_bytes: int = 10 * 1024 * 1024
+    max_page_size: int = 500
+    event_retention_days: int = 30
+    operation_chunk_size: int = 500
+    confirm_token_ttl_seconds: int = 300
+    worker_poll_seconds: float = 0.5
+    worker_lease_seconds: float = 30.0
+    run_workers: bool = True
+    cors_hosts: str | None = None
+    app_key: str | None = None
+
+    @property
+    def sqlalchemy_url(self) -> str:
+        return normalize_database_url(self.database_url)
+
+
+def normalize_database_url(url: str) -> str:
+    """Accept the plain ``postgresql://`` form users type and pick the psycopg 3 driver."""
+    for prefix in ("postgresql://", "postgres://"):
+        if url.startswith(prefix):
+            return "postgresql+psycopg://" + url[len(prefix) :]
+    return url
