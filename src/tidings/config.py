@@ -25,6 +25,7 @@ class Settings(BaseSettings):
     run_workers: bool = True
     cors_hosts: str | None = None
     app_key: str | None = None
+    webhook_allowed_networks: str | None = None
 
     @property
     def sqlalchemy_url(self) -> str:

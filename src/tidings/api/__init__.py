@@ -1,0 +1,1 @@
+"""HTTP: the FreeScout-compatible surface and Tidings' extensions."""

@@ -1,0 +1,103 @@
+"""What every route needs, built once at start-up and read from ``app.state``."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import Any
+
+import orjson
+from fastapi import Request
+from sqlalchemy import Connection
+
+from tidings.clock import Clock
+from tidings.config import Settings
+from tidings.db.engine import Database
+from tidings.errors import InvalidInput, NotAuthorized, PayloadTooLarge
+from tidings.events.outbox import Tx, transaction
+from tidings.webhooks.targets import Network
+
+
+@dataclass
+class Context:
+    settings: Settings
+    db: Database
+    clock: Clock
+    api_key: str
+    allowed_networks: list[Network]
+    secret: str
+    wake: Callable[[], None] | None = None
+
+    def wake_workers(self) -> None:
+        if self.wake is not None:
+            self.wake()
+
+    @contextmanager
+    def change(self, operation_id: str | None = None) -> Iterator[Tx]:
+        with transaction(self.db, self.clock, operation_id) as tx:
+            yield tx
+
+    @contextmanager
+    def read(self) -> Iterator[Connection]:
+        with self.db.read() as conn:
+            yield conn
+
+
+def context(request: Request) -> Context:
+    ctx: Context = request.app.state.ctx
+    return ctx
+
+
+async def read_body(request: Request, limit: int) -> bytes:
+    declared = request.headers.get("content-length")
+    if declared and declared.isdigit() and int(declared) > limit:
+        raise PayloadTooLarge(f"Request body is larger than {limit} bytes")
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > limit:
+            raise PayloadTooLarge(f"Request body is larger than {limit} bytes")
+        chunks.append(chunk)
+    body = b"".join(chunks)
+    request._body = body  # let later readers of request.body() see the same bytes
+    return body
+
+
+async def json_body(request: Request) -> dict[str, Any]:
+    """The request's JSON object; FreeScout's 400 for anything else."""
+    raw = getattr(request, "_body", None)
+    if raw is None:
+        raw = await read_body(request, context(request).settings.max_body_bytes)
+    if not raw.strip():
+        return {}
+    try:
+        value = orjson.loads(raw)
+    except orjson.JSONDecodeError:
+        raise InvalidInput.field("body", "Request body is not valid JSON") from None
+    if not isinstance(value, dict):
+        raise InvalidInput.field("body", "Request body must be a JSON object")
+    return value
+
+
+async def authorize(request: Request) -> None:
+    """FreeScout's ApiAuth: ``api_key`` (query or body), then ``X-FreeScout-API-Key``."""
+    ctx = context(request)
+    key = request.query_params.get("api_key") or request.headers.get("x-freescout-api-key")
+    if key is None and request.method in ("POST", "PUT", "PATCH", "DELETE"):
+        raw = await read_body(request, ctx.settings.max_body_bytes)
+        if raw[:1] == b"{":
+            try:
+                found = orjson.loads(raw).get("api_key")
+            except (orjson.JSONDecodeError, AttributeError):
+                found = None
+            key = found if isinstance(found, str) else None
+    if not key or not _same(key, ctx.api_key):
+        raise NotAuthorized()
+
+
+def _same(a: str, b: str) -> bool:
+    import hmac
+
+    return hmac.compare_digest(a.encode(), b.encode())

@@ -1,0 +1,70 @@
+"""Query-string readers shared by the list endpoints."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from enum import IntEnum
+
+from tidings.desk import enums
+from tidings.desk import validate as v
+from tidings.desk.queries import Page
+from tidings.errors import InvalidInput
+
+
+def page(number: int | None, size: int | None, max_size: int) -> Page:
+    number = 1 if number is None else number
+    size = 50 if size is None else size
+    if number < 1:
+        raise InvalidInput.field("page", "`page` must be 1 or more")
+    if size < 1 or size > max_size:
+        raise InvalidInput.field("pageSize", f"`pageSize` must be between 1 and {max_size}")
+    return Page(number, size)
+
+
+def id_list(value: str | None, name: str) -> list[int] | None:
+    if value is None or value == "":
+        return None
+    try:
+        return [int(part) for part in value.split(",") if part.strip()]
+    except ValueError:
+        raise InvalidInput.field(name, f"`{name}` must be an id or a comma-separated list of ids") from None
+
+
+def enum_list(value: str | None, name: str, enum: type[IntEnum], allowed: tuple[IntEnum, ...] | None = None) -> list[int] | None:
+    if not value:
+        return None
+    try:
+        return [enums.parse(part.strip(), enum, allowed) for part in value.split(",") if part.strip()]
+    except ValueError as exc:
+        raise InvalidInput.field(name, f"`{name}` {exc}") from None
+
+
+def one_enum(value: str | None, name: str, enum: type[IntEnum], allowed: tuple[IntEnum, ...] | None = None) -> int | None:
+    found = enum_list(value, name, enum, allowed)
+    if found and len(found) > 1:
+        raise InvalidInput.field(name, f"`{name}` takes one value")
+    return found[0] if found else None
+
+
+def date(value: str | None, name: str) -> datetime | None:
+    return None if value is None else v.date(value, name)
+
+
+def sort(field: str | None, order: str | None, allowed: dict[str, object]) -> tuple[str, bool]:
+    field = field or "createdAt"
+    if field not in allowed:
+        raise InvalidInput.field("sortField", f"`sortField` must be one of: {', '.join(allowed)}")
+    order = (order or "desc").lower()
+    if order not in ("asc", "desc"):
+        raise InvalidInput.field("sortOrder", "`sortOrder` must be asc or desc")
+    return field, order == "desc"
+
+
+def embeds(value: str | None) -> set[str] | None:
+    if value is None:
+        return None
+    parts = {p.strip() for p in value.split(",") if p.strip()}
+    unknown = parts - {"threads", "timelogs", "tags"}
+    if unknown:
+        raise InvalidInput.field("embed", "`embed` may list threads, timelogs, tags")
+    return parts

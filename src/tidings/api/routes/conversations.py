@@ -1,0 +1,198 @@
+"""/api/conversations: FreeScout's conversation endpoints, plus state changes and merge."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter, Depends, Query, Request
+from starlette.concurrency import run_in_threadpool
+from starlette.responses import Response
+
+from tidings.api import params
+from tidings.api.context import Context, context, json_body
+from tidings.api.responses import JSON, created, no_content, page_of
+from tidings.desk import conversations as convos
+from tidings.desk import lifecycle, tags
+from tidings.desk import validate as v
+from tidings.desk.enums import CONVERSATION_STATUSES, ConversationType, State, Status
+from tidings.desk.queries import CONVERSATION_SORTS, ConversationFilter, list_conversation_ids
+from tidings.desk.views import conversation_json, conversations_json
+from tidings.errors import InvalidInput, NotFound
+
+router = APIRouter(tags=["conversations"])
+
+
+@router.get("/conversations")
+def list_conversations(
+    ctx: Context = Depends(context),
+    embed: str | None = None,
+    mailboxId: str | None = None,
+    folderId: int | None = None,
+    status: str | None = None,
+    state: str | None = Query(None, description="draft, published (default) or deleted; `all` for every state"),
+    type: str | None = None,
+    assignedTo: str | None = None,
+    customerEmail: str | None = None,
+    customerPhone: str | None = None,
+    customerId: int | None = None,
+    number: int | None = None,
+    subject: str | None = None,
+    tag: str | None = None,
+    createdByUserId: int | None = None,
+    createdByCustomerId: int | None = None,
+    createdSince: str | None = None,
+    updatedSince: str | None = None,
+    sortField: str | None = None,
+    sortOrder: str | None = None,
+    page: int | None = None,
+    pageSize: int | None = None,
+) -> Response:
+    embedded = params.embeds(embed) or set()
+    f = ConversationFilter(
+        mailbox_ids=params.id_list(mailboxId, "mailboxId"),
+        folder_id=folderId,
+        statuses=params.enum_list(status, "status", Status, CONVERSATION_STATUSES),
+        state=_state_filter(state),
+        type=params.one_enum(type, "type", ConversationType),
+        customer_email=customerEmail,
+        customer_phone=customerPhone,
+        customer_id=customerId,
+        number=number,
+        subject=subject,
+        tag=tags.normalize(tag) if tag else None,
+        created_by_user_id=createdByUserId,
+        created_by_customer_id=createdByCustomerId,
+        created_since=params.date(createdSince, "createdSince"),
+        updated_since=params.date(updatedSince, "updatedSince"),
+    )
+    if assignedTo is not None:
+        if assignedTo in ("", "0"):
+            f.unassigned = True
+        else:
+            f.assigned_to = params.id_list(assignedTo, "assignedTo")[0]  # type: ignore[index]
+    field, descending = params.sort(sortField, sortOrder, CONVERSATION_SORTS)
+    pg = params.page(page, pageSize, ctx.settings.max_page_size)
+    with ctx.read() as conn:
+        ids, total = list_conversation_ids(conn, f, field, descending, pg)
+        items = conversations_json(conn, ids, with_threads="threads" in embedded, with_tags="tags" in embedded)
+    return page_of("conversations", items, pg, total)
+
+
+def _state_filter(value: str | None) -> int | None:
+    # FreeScout applies no default and so lists trashed conversations; a client
+    # expects the inbox, so the default is `published` (compatibility.md).
+    if value is None:
+        return State.PUBLISHED
+    if value == "all":
+        return None
+    return params.one_enum(value, "state", State)
+
+
+@router.get("/conversations/{convo_id}")
+def get_conversation(convo_id: int, ctx: Context = Depends(context), embed: str | None = None) -> Response:
+    embedded = params.embeds(embed)
+    with_threads = embedded is None or "threads" in embedded
+    with ctx.read() as conn:
+        found = conversations_json(
+            conn, [convo_id], with_threads=with_threads, with_tags=bool(embedded and "tags" in embedded)
+        )
+    if not found:
+        raise NotFound()
+    return JSON(found[0])
+
+
+def _create(ctx: Context, body: dict[str, Any]) -> Response:
+    with ctx.change() as tx:
+        convo_id = convos.create_conversation(tx, body)
+        payload = conversation_json(tx.conn, convo_id)
+    return created(convo_id, payload)
+
+
+@router.post("/conversations", status_code=201)
+async def create_conversation(request: Request, ctx: Context = Depends(context)) -> Response:
+    body = await json_body(request)
+    return await run_in_threadpool(_create, ctx, body)
+
+
+def _update(ctx: Context, convo_id: int, body: dict[str, Any]) -> Response:
+    with ctx.change() as tx:
+        convos.update_conversation(tx, convo_id, body)
+    return no_content()
+
+
+@router.put("/conversations/{convo_id}", status_code=204)
+async def update_conversation(convo_id: int, request: Request, ctx: Context = Depends(context)) -> Response:
+    body = await json_body(request)
+    body.pop("api_key", None)
+    return await run_in_threadpool(_update, ctx, convo_id, body)
+
+
+def _delete(ctx: Context, convo_id: int) -> Response:
+    with ctx.change() as tx:
+        if not lifecycle.delete_forever(tx, [convo_id]):
+            raise NotFound()
+    return no_content()
+
+
+@router.delete("/conversations/{convo_id}", status_code=204)
+def delete_conversation(convo_id: int, ctx: Context = Depends(context)) -> Response:
+    return _delete(ctx, convo_id)
+
+
+def _thread(ctx: Context, convo_id: int, body: dict[str, Any]) -> Response:
+    with ctx.change() as tx:
+        thread_id = convos.add_thread(tx, convo_id, body)
+        convo = conversation_json(tx.conn, convo_id)
+    assert convo is not None
+    thread = next(t for t in convo["_embedded"]["threads"] if t["id"] == thread_id) if body.get("state") != "draft" else {"id": thread_id}
+    return created(thread_id, thread)
+
+
+@router.post("/conversations/{convo_id}/threads", status_code=201)
+async def create_thread(convo_id: int, request: Request, ctx: Context = Depends(context)) -> Response:
+    body = await json_body(request)
+    return await run_in_threadpool(_thread, ctx, convo_id, body)
+
+
+def _set_tags(ctx: Context, convo_id: int, body: dict[str, Any]) -> Response:
+    names = tags.parse_names(body.get("tags"))
+    with ctx.change() as tx:
+        convos.lock(tx.conn, convo_id)
+        tags.set_tags(tx, [convo_id], names)
+    return no_content()
+
+
+@router.put("/conversations/{convo_id}/tags", status_code=204)
+async def update_tags(convo_id: int, request: Request, ctx: Context = Depends(context)) -> Response:
+    body = await json_body(request)
+    if "tags" not in body:
+        raise InvalidInput.field("tags", "`tags` parameter is required")
+    return await run_in_threadpool(_set_tags, ctx, convo_id, body)
+
+
+@router.put("/conversations/{convo_id}/custom_fields", status_code=400)
+def update_custom_fields(convo_id: int) -> Response:
+    raise InvalidInput("Custom Fields module is not installed or not activated")
+
+
+@router.get("/conversations/{convo_id}/timelogs", status_code=400)
+def list_timelogs(convo_id: int) -> Response:
+    raise InvalidInput("Time Tracking module is not installed or not activated")
+
+
+def _merge(ctx: Context, convo_id: int, body: dict[str, Any]) -> Response:
+    source = v.required_int(body, "conversationId")
+    by_user = v.integer(body, "byUser")
+    if by_user is None:
+        raise InvalidInput.field("byUser", "byUser parameter is required.")
+    with ctx.change() as tx:
+        convos.require_user(tx.conn, by_user, "byUser")
+        lifecycle.merge(tx, convo_id, source, by_user)
+    return no_content()
+
+
+@router.post("/conversations/{convo_id}/merge", status_code=204)
+async def merge_conversations(convo_id: int, request: Request, ctx: Context = Depends(context)) -> Response:
+    """Tidings extension: merge `conversationId` into this conversation."""
+    body = await json_body(request)
+    return await run_in_threadpool(_merge, ctx, convo_id, body)

@@ -1,0 +1,67 @@
+"""/api/users."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter, Depends, Request
+from starlette.concurrency import run_in_threadpool
+from starlette.responses import Response
+
+from tidings.api import params
+from tidings.api.context import Context, context, json_body
+from tidings.api.responses import JSON, created, no_content, page_of
+from tidings.desk import queries, users
+from tidings.desk.views import full_user
+from tidings.errors import InvalidInput, NotFound
+
+router = APIRouter(tags=["users"])
+
+
+@router.get("/users")
+def list_users(
+    ctx: Context = Depends(context), email: str | None = None, page: int | None = None, pageSize: int | None = None
+) -> Response:
+    pg = params.page(page, pageSize, ctx.settings.max_page_size)
+    with ctx.read() as conn:
+        rows, total = queries.list_users(conn, email, pg)
+    return page_of("users", [full_user(r) for r in rows], pg, total)
+
+
+@router.get("/users/{user_id}")
+def get_user(user_id: int, ctx: Context = Depends(context)) -> Response:
+    with ctx.read() as conn:
+        row = queries.get_user(conn, user_id)
+    if row is None:
+        raise NotFound()
+    return JSON(full_user(row))
+
+
+def _create(ctx: Context, body: dict[str, Any]) -> Response:
+    with ctx.change() as tx:
+        user_id = users.create_user(tx, body)
+        row = queries.get_user(tx.conn, user_id)
+    return created(user_id, full_user(row))
+
+
+@router.post("/users", status_code=201)
+async def create_user(request: Request, ctx: Context = Depends(context)) -> Response:
+    body = await json_body(request)
+    return await run_in_threadpool(_create, ctx, body)
+
+
+@router.delete("/users/{user_id}", status_code=204)
+def delete_user(user_id: int, request: Request, ctx: Context = Depends(context)) -> Response:
+    by_user = request.query_params.get("byUserId")
+    if not by_user or not by_user.isdigit():
+        raise InvalidInput.field("byUserId", "`byUserId` parameter is required")
+    assign_to: dict[int, int] = {}
+    for key, value in request.query_params.multi_items():
+        if key.startswith("assignTo[") and key.endswith("]"):
+            mailbox, target = key[9:-1], value
+            if not mailbox.isdigit() or not target.isdigit():
+                raise InvalidInput.field(key, f"`{key}` must map a mailbox id to a user id")
+            assign_to[int(mailbox)] = int(target)
+    with ctx.change() as tx:
+        users.delete_user(tx, user_id, int(by_user), assign_to)
+    return no_content()

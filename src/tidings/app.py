@@ -1,0 +1,74 @@
+"""``create_app(settings)``: the ASGI app; its lifespan migrates and starts the workers."""
+
+from __future__ import annotations
+
+import secrets
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import APIRouter, Depends, FastAPI
+
+from tidings import __version__
+from tidings.api import errors
+from tidings.api.context import Context, authorize
+from tidings.api.cors import install_cors
+from tidings.api.routes import attachments, conversations, customers, mailboxes, tags, users, webhooks
+from tidings.clock import Clock, system_clock
+from tidings.config import Settings
+from tidings.db.engine import Database
+from tidings.db.migrate import upgrade
+from tidings.keys import api_key, stored_value
+from tidings.webhooks.targets import parse_networks
+
+ROUTERS = (conversations, customers, users, mailboxes, tags, webhooks, attachments)
+
+
+def build_context(settings: Settings, clock: Clock = system_clock) -> Context:
+    db = Database(settings.database_url)
+    upgrade(db)
+    return Context(
+        settings=settings,
+        db=db,
+        clock=clock,
+        api_key=api_key(db, settings.api_key),
+        allowed_networks=parse_networks(settings.webhook_allowed_networks),
+        secret=stored_value(db, "signing_secret", secrets.token_hex(32)),
+    )
+
+
+def create_app(settings: Settings, clock: Clock = system_clock) -> FastAPI:
+    ctx = build_context(settings, clock)
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        from tidings.operations.runner import WorkerThread
+
+        worker = WorkerThread(ctx.db, ctx.clock, settings) if settings.run_workers else None
+        if worker:
+            ctx.wake = worker.wake.set
+            worker.start()
+        try:
+            yield
+        finally:
+            if worker:
+                worker.stop()
+            ctx.db.dispose()
+
+    app = FastAPI(
+        title="Tidings",
+        version=__version__,
+        description="A help desk API compatible with FreeScout's API & Webhooks module.",
+        lifespan=lifespan,
+    )
+    app.state.ctx = ctx
+    api = APIRouter(prefix="/api", dependencies=[Depends(authorize)])
+    for module in ROUTERS:
+        api.include_router(module.router)
+    from tidings.api.routes import events, operations
+
+    api.include_router(events.router)
+    api.include_router(operations.router)
+    app.include_router(api)
+    errors.install(app)
+    install_cors(app, settings.cors_hosts)
+    return app

@@ -1,0 +1,181 @@
+"""Customers: create, update, find-or-create; each change announces itself."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import Connection, delete, func, insert, select, update
+
+from tidings.db.schema import customer_emails, customers
+from tidings.desk import validate as v
+from tidings.desk.enums import PHONE_TYPES, PHOTO_TYPES, EmailType
+from tidings.desk.views import full_customer
+from tidings.errors import InvalidInput, NotFound
+from tidings.events.outbox import Tx
+
+_ADDRESS_KEYS = ("city", "state", "zip", "country", "address")
+
+
+def _profile(body: dict[str, Any]) -> dict[str, Any]:
+    """The plain columns a create or update may set, validated."""
+    values: dict[str, Any] = {}
+    for key, column, limit in (
+        ("firstName", "first_name", 40),
+        ("lastName", "last_name", 40),
+        ("jobTitle", "job_title", 60),
+        ("company", "company", 60),
+        ("photoUrl", "photo_url", 255),
+        ("notes", "notes", None),
+    ):
+        if key in body:
+            values[column] = v.text(body, key, max_len=limit)
+    if "photoType" in body and body["photoType"] is not None:
+        if body["photoType"] not in PHOTO_TYPES:
+            raise InvalidInput.field("photoType", f"`photoType` must be one of: {', '.join(PHOTO_TYPES)}")
+        values["photo_type"] = PHOTO_TYPES.index(body["photoType"])
+    if "address" in body:
+        address = v.obj(body, "address") or {}
+        values["address"] = {k: v.text(address, k, path=f"address.{k}") for k in _ADDRESS_KEYS}
+    if "phones" in body or "phone" in body:
+        values["phones"] = _typed_list(body, "phones", PHONE_TYPES)
+        if isinstance(body.get("phone"), str) and body["phone"]:
+            values["phones"].append({"value": body["phone"], "type": "work"})
+    if "socialProfiles" in body:
+        values["social_profiles"] = _typed_list(body, "socialProfiles", None)
+    if "websites" in body:
+        values["websites"] = [{"value": w["value"]} for w in _typed_list(body, "websites", None)]
+    return values
+
+
+def _typed_list(body: dict[str, Any], key: str, types: tuple[str, ...] | None) -> list[dict[str, Any]]:
+    items = body.get(key) or []
+    if not isinstance(items, list):
+        raise InvalidInput.field(key, f"`{key}` must be a list")
+    result = []
+    for i, item in enumerate(items):
+        if not isinstance(item, dict) or not isinstance(item.get("value"), str):
+            raise InvalidInput.field(f"{key}[{i}].value", "`value` is required")
+        kind = item.get("type", "other")
+        if types is not None and kind not in types:
+            raise InvalidInput.field(f"{key}[{i}].type", f"`type` must be one of: {', '.join(types)}")
+        result.append({"value": item["value"], "type": kind})
+    return result
+
+
+def _emails_for_create(body: dict[str, Any]) -> list[tuple[str, int]]:
+    found: list[tuple[str, int]] = []
+    if isinstance(body.get("email"), str) and body["email"]:
+        found.append((body["email"].strip().lower(), EmailType.WORK))
+    items = body.get("emails") or []
+    if not isinstance(items, list):
+        raise InvalidInput.field("emails", "`emails` must be a list")
+    for i, item in enumerate(items):
+        value = item.get("value") if isinstance(item, dict) else item
+        if not isinstance(value, str) or "@" not in value:
+            raise InvalidInput.field(f"emails[{i}]", "`value` must be an email address")
+        kind = v.enum_value(item, "type", EmailType, path=f"emails[{i}].type") if isinstance(item, dict) else None
+        found.append((value.strip().lower(), kind or EmailType.WORK))
+    return list(dict.fromkeys(found))
+
+
+def _taken(conn: Connection, emails: list[str]) -> dict[str, int]:
+    if not emails:
+        return {}
+    rows = conn.execute(
+        select(customer_emails.c.email, customer_emails.c.customer_id).where(customer_emails.c.email.in_(emails))
+    )
+    return {r.email: r.customer_id for r in rows}
+
+
+def create_customer(tx: Tx, body: dict[str, Any]) -> int:
+    emails = _emails_for_create(body)
+    first_name = v.text(body, "firstName", max_len=40)
+    if not first_name and not emails:
+        raise InvalidInput.field("firstName", "`firstName` or `email` is required")
+    taken = _taken(tx.conn, [e for e, _ in emails])
+    if emails and all(e in taken for e, _ in emails):
+        raise InvalidInput.field("emails", "Customers with such email(s) already exist")
+    values = {"phones": [], "social_profiles": [], "websites": [], "address": {}, **_profile(body)}
+    customer_id = int(
+        tx.conn.execute(insert(customers).values(**values, created_at=tx.now, updated_at=tx.now)).inserted_primary_key[0]
+    )
+    fresh = [(e, t) for e, t in emails if e not in taken]
+    if fresh:
+        tx.conn.execute(
+            insert(customer_emails), [{"customer_id": customer_id, "email": e, "type": t} for e, t in fresh]
+        )
+    _announce(tx, "customer.created", customer_id)
+    return customer_id
+
+
+def update_customer(tx: Tx, customer_id: int, body: dict[str, Any]) -> None:
+    if tx.conn.execute(select(customers.c.id).where(customers.c.id == customer_id)).first() is None:
+        raise NotFound()
+    values = _profile(body)
+    if "emails" in body:
+        replacement = [e for e, _ in _emails_for_create({"emails": body["emails"]})]
+        _check_free(tx.conn, replacement, customer_id)
+        tx.conn.execute(delete(customer_emails).where(customer_emails.c.customer_id == customer_id))
+        _add_emails(tx.conn, customer_id, replacement)
+    if "emails_add" in body or "emailsAdd" in body:
+        extra = [e for e, _ in _emails_for_create({"emails": body.get("emails_add", body.get("emailsAdd"))})]
+        _check_free(tx.conn, extra, customer_id)
+        mine = set(_taken(tx.conn, extra))
+        _add_emails(tx.conn, customer_id, [e for e in extra if e not in mine])
+    tx.conn.execute(update(customers).where(customers.c.id == customer_id).values(**values, updated_at=tx.now))
+    _announce(tx, "customer.updated", customer_id)
+
+
+def _check_free(conn: Connection, emails: list[str], customer_id: int) -> None:
+    for email, owner in _taken(conn, emails).items():
+        if owner != customer_id:
+            raise InvalidInput.field("emails", f"Email {email} belongs to another customer")
+
+
+def _add_emails(conn: Connection, customer_id: int, emails: list[str]) -> None:
+    if emails:
+        conn.execute(insert(customer_emails), [{"customer_id": customer_id, "email": e, "type": EmailType.WORK} for e in emails])
+
+
+def _announce(tx: Tx, type_: str, customer_id: int) -> None:
+    payload = full_customer(tx.conn, customer_id)
+    assert payload is not None
+    tx.emit(type_, payload, entity_type="customer", entity_id=customer_id)
+
+
+def find_or_create(tx: Tx, body: Any, path: str = "customer") -> int:
+    """FreeScout's look-up order: id, then email, then phone; otherwise create."""
+    if isinstance(body, list) and body and isinstance(body[0], dict):
+        body = body[0]  # FreeScout's "fix for Zapier": a customer sent as an array
+    if not isinstance(body, dict):
+        raise InvalidInput.field(path, f"`{path}` must be an object")
+    customer_id = v.integer(body, "id", path=f"{path}.id")
+    if customer_id is not None:
+        if tx.conn.execute(select(customers.c.id).where(customers.c.id == customer_id)).first() is None:
+            raise InvalidInput.field(f"{path}.id", f"Customer {customer_id} not found")
+        return customer_id
+    email = v.text(body, "email", path=f"{path}.email")
+    if email:
+        owner = _taken(tx.conn, [email.strip().lower()])
+        if owner:
+            return next(iter(owner.values()))
+    phone = v.text(body, "phone", path=f"{path}.phone")
+    if phone:
+        found = tx.conn.execute(
+            select(customers.c.id).where(func.cast(customers.c.phones, v_string()).like(f"%{phone}%")).limit(1)
+        ).first()
+        if found:
+            return int(found.id)
+    if not email and not phone:
+        raise InvalidInput.field(path, f"`{path}` needs an `id`, `email` or `phone`")
+    return create_customer(tx, {**body, "email": email} if email else body)
+
+
+def v_string() -> Any:
+    from sqlalchemy import Text
+
+    return Text()
+
+
+def exists(conn: Connection, customer_id: int) -> bool:
+    return conn.execute(select(customers.c.id).where(customers.c.id == customer_id)).first() is not None

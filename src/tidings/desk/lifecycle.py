@@ -1,0 +1,181 @@
+"""Deleting, restoring, deleting forever, emptying folders, deleting mailboxes, merging.
+
+Every function works on a set of conversations with set-based SQL, so the single
+API call and the 100,000-row bulk operation run the same code and announce the
+same events (FreeScout's bulk paths bypassed its hooks; reference 3.1).
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Sequence
+from typing import Any
+
+from sqlalchemy import Connection, Row, delete, select, update
+
+from tidings.db.schema import (
+    attachments,
+    conversation_folder,
+    conversation_tag,
+    conversations,
+    folders,
+    followers,
+    mailbox_user,
+    mailboxes,
+    threads,
+)
+from tidings.desk.announce import announce, emit_conversation, snapshots
+from tidings.desk.enums import Action, FolderType, State, ThreadType
+from tidings.desk.folders import FolderMap
+from tidings.desk.threads import line_items, user_name
+from tidings.desk.views import chunked
+from tidings.errors import InvalidInput, NotFound
+from tidings.events.outbox import Tx
+
+Change = tuple[str, int]
+
+
+def lock_rows(conn: Connection, ids: Sequence[int]) -> list[Row[Any]]:
+    """The conversations among ``ids`` that exist, locked on PostgreSQL, in id order."""
+    rows: list[Row[Any]] = []
+    for part in chunked(sorted(set(ids))):
+        query = select(conversations).where(conversations.c.id.in_(part)).order_by(conversations.c.id)
+        if conn.dialect.name == "postgresql":
+            query = query.with_for_update()
+        rows.extend(conn.execute(query).all())
+    return rows
+
+
+def soft_delete_rows(tx: Tx, rows: Sequence[Row[Any]], by_user: int | None) -> list[Change]:
+    """Move to the Deleted folder with a "deleted" line item; already deleted rows are left."""
+    todo = [r for r in rows if r.state != State.DELETED]
+    if not todo:
+        return []
+    folder_map = FolderMap(tx.conn, {r.mailbox_id for r in todo})
+    by_mailbox: dict[int, list[int]] = defaultdict(list)
+    for r in todo:
+        by_mailbox[r.mailbox_id].append(r.id)
+    for mailbox_id, ids in by_mailbox.items():
+        deleted_folder = folder_map.folder_id(mailbox_id, FolderType.DELETED)
+        drafts = folder_map.folder_id(mailbox_id, FolderType.DRAFTS)
+        for part in chunked(ids):
+            tx.conn.execute(
+                update(conversations)
+                .where(conversations.c.id.in_(part))
+                .values(state=State.DELETED, folder_id=deleted_folder, updated_at=tx.now, user_updated_at=tx.now)
+            )
+            tx.conn.execute(
+                delete(conversation_folder).where(
+                    conversation_folder.c.conversation_id.in_(part), conversation_folder.c.folder_id == drafts
+                )
+            )
+    text = f"{user_name(tx.conn, by_user)} deleted the conversation"
+    line_items(tx, [(r.id, Action.DELETED, text, []) for r in todo], by_user)
+    return [("convo.deleted", r.id) for r in todo]
+
+
+def restore_rows(tx: Tx, rows: Sequence[Row[Any]], by_user: int | None) -> list[Change]:
+    """Bring deleted conversations back to the folder their status and assignee call for."""
+    todo = [r for r in rows if r.state == State.DELETED]
+    if not todo:
+        return []
+    folder_map = FolderMap(tx.conn, {r.mailbox_id for r in todo})
+    by_folder: dict[int, list[int]] = defaultdict(list)
+    for r in todo:
+        by_folder[folder_map.for_conversation(r.mailbox_id, State.PUBLISHED, r.status, r.user_id)].append(r.id)
+    for folder_id, ids in by_folder.items():
+        for part in chunked(ids):
+            tx.conn.execute(
+                update(conversations)
+                .where(conversations.c.id.in_(part))
+                .values(state=State.PUBLISHED, folder_id=folder_id, updated_at=tx.now, user_updated_at=tx.now)
+            )
+    text = f"{user_name(tx.conn, by_user)} restored the conversation"
+    line_items(tx, [(r.id, Action.RESTORED, text, []) for r in todo], by_user)
+    return [("convo.restored", r.id) for r in todo]
+
+
+def soft_delete(tx: Tx, ids: Sequence[int], by_user: int | None) -> list[int]:
+    changes = soft_delete_rows(tx, lock_rows(tx.conn, ids), by_user)
+    announce(tx, changes)
+    return [convo_id for _, convo_id in changes]
+
+
+def restore(tx: Tx, ids: Sequence[int], by_user: int | None) -> list[int]:
+    changes = restore_rows(tx, lock_rows(tx.conn, ids), by_user)
+    announce(tx, changes)
+    return [convo_id for _, convo_id in changes]
+
+
+def delete_forever(tx: Tx, ids: Sequence[int]) -> list[int]:
+    """Announce, then delete: each ``convo.deleted_forever`` carries the conversation and
+    its threads as they were just before, and commits only together with the deletion
+    (FreeScout announces before deleting and sends empty threads; reference 3.2)."""
+    found = [r.id for r in lock_rows(tx.conn, ids)]
+    if not found:
+        return []
+    payloads = snapshots(tx, found)
+    for convo_id in found:
+        emit_conversation(tx, "convo.deleted_forever", payloads[convo_id])
+    for part in chunked(found):
+        for table, column in (
+            (attachments, attachments.c.conversation_id),
+            (threads, threads.c.conversation_id),
+            (followers, followers.c.conversation_id),
+            (conversation_tag, conversation_tag.c.conversation_id),
+            (conversation_folder, conversation_folder.c.conversation_id),
+            (conversations, conversations.c.id),
+        ):
+            tx.conn.execute(delete(table).where(column.in_(part)))
+    return found
+
+
+def folder_conversation_ids(conn: Connection, mailbox_id: int, folder_type: FolderType) -> list[int]:
+    if folder_type not in (FolderType.DELETED, FolderType.SPAM):
+        raise InvalidInput.field("folder", "Only the Deleted and Spam folders can be emptied")
+    folder_id = FolderMap(conn, {mailbox_id}).folder_id(mailbox_id, folder_type)
+    return list(conn.execute(select(conversations.c.id).where(conversations.c.folder_id == folder_id).order_by(conversations.c.id)).scalars())
+
+
+def delete_mailbox(tx: Tx, mailbox_id: int) -> int:
+    """Delete a mailbox and, first, every conversation in it, each announced."""
+    if tx.conn.execute(select(mailboxes.c.id).where(mailboxes.c.id == mailbox_id)).first() is None:
+        raise NotFound()
+    ids = list(tx.conn.execute(select(conversations.c.id).where(conversations.c.mailbox_id == mailbox_id)).scalars())
+    delete_forever(tx, ids)
+    tx.conn.execute(delete(folders).where(folders.c.mailbox_id == mailbox_id))
+    tx.conn.execute(delete(mailbox_user).where(mailbox_user.c.mailbox_id == mailbox_id))
+    tx.conn.execute(delete(mailboxes).where(mailboxes.c.id == mailbox_id))
+    return len(ids)
+
+
+def merge(tx: Tx, target_id: int, source_id: int, by_user: int) -> None:
+    """Move the source's threads into the target, then soft-delete the source.
+
+    Announces ``convo.merged`` for the target and ``convo.deleted`` for the source.
+    """
+    if target_id == source_id:
+        raise InvalidInput.field("conversationId", "A conversation cannot be merged with itself")
+    rows = {r.id: r for r in lock_rows(tx.conn, [target_id, source_id])}
+    if target_id not in rows:
+        raise NotFound()
+    if source_id not in rows:
+        raise InvalidInput.field("conversationId", f"Conversation {source_id} not found")
+    source, target = rows[source_id], rows[target_id]
+    moved = tx.conn.execute(
+        update(threads)
+        .where(threads.c.conversation_id == source_id, threads.c.type != ThreadType.LINEITEM)
+        .values(conversation_id=target_id)
+    ).rowcount
+    tx.conn.execute(update(attachments).where(attachments.c.conversation_id == source_id).values(conversation_id=target_id))
+    tx.conn.execute(
+        update(conversations)
+        .where(conversations.c.id == target_id)
+        .values(threads_count=target.threads_count + moved, updated_at=tx.now, user_updated_at=tx.now)
+    )
+    tx.conn.execute(update(conversations).where(conversations.c.id == source_id).values(threads_count=0))
+    name = user_name(tx.conn, by_user)
+    associated = [{"type": "conversation", "id": source_id, "number": source.number}]
+    line_items(tx, [(target_id, Action.MERGED, f"{name} merged conversation #{source.number} into this one", associated)], by_user)
+    changes = soft_delete_rows(tx, [source], by_user)
+    announce(tx, [("convo.merged", target_id), *changes])

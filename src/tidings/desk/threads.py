@@ -1,0 +1,200 @@
+"""Threads: replies, notes, and the line items that record what happened."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import html
+import re
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import Connection, insert, select, update
+
+from tidings.db.schema import attachments, conversations, threads, users
+from tidings.desk.folders import FolderMap
+from tidings.desk.enums import Action, SourceType, State, Status, ThreadState, ThreadType, Via
+from tidings.errors import InvalidInput
+from tidings.events.outbox import Tx
+
+_TAGS = re.compile(r"<[^>]+>")
+_SPACE = re.compile(r"\s+")
+
+
+def preview_of(body: str) -> str:
+    text = html.unescape(_TAGS.sub(" ", body))
+    return _SPACE.sub(" ", text).strip()[:255]
+
+
+@dataclass
+class NewAttachment:
+    file_name: str
+    mime_type: str
+    data: bytes
+
+
+@dataclass
+class NewThread:
+    type: ThreadType
+    body: str
+    customer_id: int | None = None
+    user_id: int | None = None
+    status: Status | None = None
+    state: ThreadState = ThreadState.PUBLISHED
+    source_type: SourceType = SourceType.API
+    to: list[str] = field(default_factory=list)
+    cc: list[str] = field(default_factory=list)
+    bcc: list[str] = field(default_factory=list)
+    imported: bool = False
+    created_at: datetime | None = None
+    attachments: list[NewAttachment] = field(default_factory=list)
+
+
+def decode_attachment(item: Any, index: int) -> NewAttachment:
+    path = f"attachments[{index}]"
+    if not isinstance(item, dict):
+        raise InvalidInput.field(path, f"`{path}` must be an object")
+    name, mime, data = item.get("fileName"), item.get("mimeType"), item.get("data")
+    if not isinstance(name, str) or not name:
+        raise InvalidInput.field(f"{path}.fileName", "`fileName` is required")
+    if not isinstance(mime, str) or not mime:
+        raise InvalidInput.field(f"{path}.mimeType", "`mimeType` is required")
+    if not isinstance(data, str):
+        raise InvalidInput.field(f"{path}.data", "`data` must be base64-encoded file content")
+    try:
+        raw = base64.b64decode(data, validate=True)
+    except (binascii.Error, ValueError):
+        raise InvalidInput.field(f"{path}.data", "`data` is not valid base64") from None
+    return NewAttachment(name[:255], mime[:127], raw)
+
+
+def insert_thread(tx: Tx, convo_id: int, new: NewThread) -> int:
+    is_customer = new.type == ThreadType.CUSTOMER
+    created = new.created_at if (new.imported and new.created_at) else tx.now
+    thread_id = tx.conn.execute(
+        insert(threads).values(
+            conversation_id=convo_id,
+            type=new.type,
+            status=new.status or Status.NOCHANGE,
+            state=new.state,
+            body=new.body,
+            source_type=new.source_type,
+            source_via=Via.CUSTOMER if is_customer else Via.USER,
+            customer_id=new.customer_id,
+            created_by_user_id=None if is_customer else new.user_id,
+            created_by_customer_id=new.customer_id if is_customer else None,
+            to=new.to,
+            cc=new.cc,
+            bcc=new.bcc,
+            meta={},
+            imported=new.imported,
+            created_at=created,
+        )
+    ).inserted_primary_key[0]
+    if new.attachments:
+        tx.conn.execute(
+            insert(attachments),
+            [
+                {
+                    "thread_id": thread_id,
+                    "conversation_id": convo_id,
+                    "file_name": a.file_name,
+                    "mime_type": a.mime_type,
+                    "size": len(a.data),
+                    "data": a.data,
+                }
+                for a in new.attachments
+            ],
+        )
+    return int(thread_id)
+
+
+def line_items(
+    tx: Tx, rows: list[tuple[int, Action, str, list[dict[str, Any]]]], by_user: int | None
+) -> None:
+    """Record what happened as FreeScout line items: (conversation, action, text, associated)."""
+    if not rows:
+        return
+    tx.conn.execute(
+        insert(threads),
+        [
+            {
+                "conversation_id": convo_id,
+                "type": ThreadType.LINEITEM,
+                "status": Status.NOCHANGE,
+                "state": ThreadState.PUBLISHED,
+                "action_type": action,
+                "body": "",
+                "source_type": SourceType.WEB,
+                "source_via": Via.USER,
+                "created_by_user_id": by_user,
+                "to": [],
+                "cc": [],
+                "bcc": [],
+                "meta": {"text": text, "associated": associated},
+                "imported": False,
+                "created_at": tx.now,
+            }
+            for convo_id, action, text, associated in rows
+        ],
+    )
+
+
+def user_name(conn: Connection, user_id: int | None) -> str:
+    if not user_id:
+        return "Tidings"
+    row = conn.execute(select(users.c.first_name, users.c.last_name).where(users.c.id == user_id)).first()
+    return f"{row.first_name} {row.last_name}".strip() if row else f"User #{user_id}"
+
+
+def record_reply(tx: Tx, convo: Any, new: NewThread) -> list[str]:
+    """Apply a reply or note to its conversation; return the events, in order.
+
+    A reply to a deleted conversation restores it. FreeScout does this silently
+    for customer replies; here it is announced as ``convo.restored`` (compatibility.md).
+    A status change that a reply causes is announced as ``convo.status``.
+    """
+    changes: list[str] = []
+    values: dict[str, Any] = {
+        "updated_at": tx.now,
+        "preview": preview_of(new.body),
+        "threads_count": conversations.c.threads_count + 1,
+    }
+    status = convo.status
+    if new.type == ThreadType.CUSTOMER:
+        status = new.status or Status.ACTIVE
+        values.update(last_reply_at=tx.now, last_reply_from=Via.CUSTOMER)
+    elif new.type == ThreadType.MESSAGE:
+        status = new.status or Status.PENDING
+        values.update(last_reply_at=tx.now, last_reply_from=Via.USER, user_updated_at=tx.now)
+    elif new.status:
+        status = new.status
+    restores = convo.state == State.DELETED and new.type != ThreadType.NOTE
+    if restores:
+        values["state"] = State.PUBLISHED
+        changes.append("convo.restored")
+    changes.append(
+        {
+            ThreadType.CUSTOMER: "convo.customer.reply.created",
+            ThreadType.MESSAGE: "convo.agent.reply.created",
+            ThreadType.NOTE: "convo.note.created",
+        }[new.type]
+    )
+    if status != convo.status:
+        values["status"] = status
+        values.update(closing(status, new.user_id, tx.now))
+        changes.append("convo.status")
+    state = values.get("state", convo.state)
+    folder = FolderMap(tx.conn, {convo.mailbox_id}).for_conversation(
+        convo.mailbox_id, state, status, convo.user_id
+    )
+    values["folder_id"] = folder
+    tx.conn.execute(update(conversations).where(conversations.c.id == convo.id).values(**values))
+    return changes
+
+
+def closing(status: int, by_user: int | None, now: datetime) -> dict[str, Any]:
+    if status == Status.CLOSED:
+        return {"closed_at": now, "closed_by_user_id": by_user}
+    return {"closed_at": None, "closed_by_user_id": None}

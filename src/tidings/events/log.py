@@ -1,0 +1,68 @@
+"""Reading the event log in commit order, and pruning it.
+
+``seq`` is assigned in commit order (see ``outbox``), so a cursor is simply the
+last ``seq`` a reader has seen: ``seq > cursor`` can never skip an event that
+committed late.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+import orjson
+from sqlalchemy import Connection, delete, select
+
+from tidings.clock import isoformat
+from tidings.db.schema import events
+
+
+@dataclass(frozen=True, slots=True)
+class EventQuery:
+    after: int = 0
+    limit: int = 100
+    types: tuple[str, ...] = ()
+    mailbox_id: int | None = None
+    conversation_id: int | None = None
+    operation_id: str | None = None
+
+
+def read(conn: Connection, q: EventQuery) -> tuple[list[dict[str, Any]], int, bool]:
+    """Up to ``limit`` events after the cursor, the next cursor, and whether more wait."""
+    query = select(events).where(events.c.seq > q.after).order_by(events.c.seq).limit(q.limit + 1)
+    if q.types:
+        query = query.where(events.c.type.in_(q.types))
+    if q.mailbox_id is not None:
+        query = query.where(events.c.mailbox_id == q.mailbox_id)
+    if q.conversation_id is not None:
+        query = query.where(events.c.conversation_id == q.conversation_id)
+    if q.operation_id is not None:
+        query = query.where(events.c.operation_id == q.operation_id)
+    rows = conn.execute(query).all()
+    more = len(rows) > q.limit
+    rows = rows[: q.limit]
+    cursor = rows[-1].seq if rows else q.after
+    return [event_json(r) for r in rows], cursor, more
+
+
+def event_json(row: Any) -> dict[str, Any]:
+    return {
+        "id": row.id,
+        "seq": row.seq,
+        "type": row.type,
+        "createdAt": isoformat(row.created_at),
+        "entity": {"type": row.entity_type, "id": row.entity_id},
+        "mailboxId": row.mailbox_id,
+        "operationId": row.operation_id,
+        # The payload is stored as the exact JSON bytes of the snapshot; embed, don't re-encode.
+        "data": orjson.Fragment(row.payload),
+    }
+
+
+def prune(conn: Connection, older_than: datetime) -> int:
+    return conn.execute(delete(events).where(events.c.created_at < older_than)).rowcount
+
+
+def retention_cutoff(now: datetime, days: int) -> datetime:
+    return now - timedelta(days=days)

@@ -1,0 +1,117 @@
+"""The transactional outbox.
+
+Services record events into the ``Tx`` they were handed; the events are written to
+the ``events`` table just before that same transaction commits. A rollback leaves no
+event, a commit always leaves all of them (invariant 1).
+
+Positions (``seq``) must be assigned in commit order, or a reader following
+``WHERE seq > cursor`` could pass an event that commits late (PostgreSQL commits
+concurrent transactions out of sequence order). So the append is the last thing a
+transaction does, under a transaction-scoped advisory lock that is released only
+after the commit is visible: positions are handed out in commit order (ADR 0003).
+SQLite needs nothing extra: it has one writer at a time.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+import orjson
+from sqlalchemy import Connection, insert
+
+from tidings.clock import Clock, system_clock
+from tidings.db.engine import Database
+from tidings.db.schema import events
+from tidings.ids import new_id
+
+# Any fixed 64-bit number; it names "the event log append lock".
+_APPEND_LOCK = 7_146_231_004_417
+
+
+@dataclass(frozen=True, slots=True)
+class PendingEvent:
+    id: str
+    type: str
+    created_at: datetime
+    entity_type: str
+    entity_id: int | None
+    mailbox_id: int | None
+    conversation_id: int | None
+    operation_id: str | None
+    payload: str
+
+
+@dataclass
+class Tx:
+    """One change: a connection inside a write transaction, its clock, its events."""
+
+    conn: Connection
+    now: datetime
+    operation_id: str | None = None
+    pending: list[PendingEvent] = field(default_factory=list)
+
+    def emit(
+        self,
+        type_: str,
+        payload: dict[str, Any],
+        *,
+        entity_type: str,
+        entity_id: int | None,
+        mailbox_id: int | None = None,
+        conversation_id: int | None = None,
+    ) -> PendingEvent:
+        # Serialised now: the payload is a snapshot of this moment in the transaction
+        # (invariant 2), never re-read later.
+        event = PendingEvent(
+            id=new_id("evt"),
+            type=type_,
+            created_at=self.now,
+            entity_type=entity_type,
+            entity_id=entity_id,
+            mailbox_id=mailbox_id,
+            conversation_id=conversation_id,
+            operation_id=self.operation_id,
+            payload=orjson.dumps(payload).decode(),
+        )
+        self.pending.append(event)
+        return event
+
+
+def append(conn: Connection, pending: list[PendingEvent]) -> None:
+    """Write the events; call only as the last statement before commit."""
+    if not pending:
+        return
+    if conn.dialect.name == "postgresql":
+        conn.exec_driver_sql(f"SELECT pg_advisory_xact_lock({_APPEND_LOCK})")
+    conn.execute(
+        insert(events),
+        [
+            {
+                "id": e.id,
+                "type": e.type,
+                "created_at": e.created_at,
+                "entity_type": e.entity_type,
+                "entity_id": e.entity_id,
+                "mailbox_id": e.mailbox_id,
+                "conversation_id": e.conversation_id,
+                "operation_id": e.operation_id,
+                "payload": e.payload,
+            }
+            for e in pending
+        ],
+    )
+
+
+@contextmanager
+def transaction(
+    db: Database, clock: Clock = system_clock, operation_id: str | None = None
+) -> Iterator[Tx]:
+    """The one way to change data: the block's work and its events commit together."""
+    with db.write() as conn:
+        tx = Tx(conn=conn, now=clock(), operation_id=operation_id)
+        yield tx
+        append(conn, tx.pending)

@@ -1,0 +1,26 @@
+"""The instance's API key: from ``TIDINGS_API_KEY``, or generated once and kept in the database."""
+
+from __future__ import annotations
+
+import secrets
+
+from sqlalchemy import insert, select
+
+from tidings.db.engine import Database
+from tidings.db.schema import settings_kv
+
+
+def stored_value(db: Database, key: str, make: str) -> str:
+    """The value stored under ``key``, storing ``make`` first if there is none."""
+    with db.write() as conn:
+        found = conn.execute(select(settings_kv.c.value).where(settings_kv.c.key == key)).scalar()
+        if found is not None:
+            return str(found)
+        conn.execute(insert(settings_kv).values(key=key, value=make))
+        return make
+
+
+def api_key(db: Database, configured: str | None) -> str:
+    if configured:
+        return configured
+    return stored_value(db, "api_key", secrets.token_hex(16))

@@ -1,0 +1,1 @@
+"""Bulk operations: planned, confirmed, run in chunks by a worker, announced."""

@@ -1,0 +1,76 @@
+"""What each bulk action does to one chunk of conversations, through the desk services."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from typing import Any
+
+from tidings.desk import conversations as convos
+from tidings.desk import lifecycle, tags
+from tidings.desk import validate as v
+from tidings.desk.announce import announce
+from tidings.desk.enums import CONVERSATION_STATUSES, Status
+from tidings.errors import InvalidInput
+from tidings.events.outbox import Tx
+
+# (tx, conversation ids, params, acting user) -> ids that changed
+ChunkAction = Callable[[Tx, Sequence[int], dict[str, Any], int | None], list[int]]
+
+DESTRUCTIVE = ("delete_forever", "empty_trash")
+
+
+def _per_row(change: Callable[..., list[str]]) -> Callable[..., list[int]]:
+    def run(tx: Tx, ids: Sequence[int], *args: Any) -> list[int]:
+        changes = []
+        for row in lifecycle.lock_rows(tx.conn, ids):
+            changes += [(t, row.id) for t in change(tx, row, *args)]
+        announce(tx, changes)
+        return list(dict.fromkeys(i for _, i in changes))
+
+    return run
+
+
+_status = _per_row(convos.change_status)
+_assign = _per_row(convos.assign)
+_move = _per_row(convos.move)
+
+
+ACTIONS: dict[str, ChunkAction] = {
+    "delete": lambda tx, ids, p, by: lifecycle.soft_delete(tx, ids, by),
+    "restore": lambda tx, ids, p, by: lifecycle.restore(tx, ids, by),
+    "delete_forever": lambda tx, ids, p, by: lifecycle.delete_forever(tx, ids),
+    "empty_trash": lambda tx, ids, p, by: lifecycle.delete_forever(tx, ids),
+    "status": lambda tx, ids, p, by: _status(tx, ids, p["status"], by or 0),
+    "assign": lambda tx, ids, p, by: _assign(tx, ids, p.get("user"), by or 0),
+    "move": lambda tx, ids, p, by: _move(tx, ids, p["mailboxId"], by or 0),
+    "tag": lambda tx, ids, p, by: tags.set_tags(tx, ids, p["tags"], replace=p.get("replace", False)),
+}
+
+
+def parse_params(tx_conn: Any, action: str, raw: dict[str, Any], by_user: int | None) -> dict[str, Any]:
+    """Validate an action's params before anything runs; returns the normalised params."""
+    if action in ("status", "assign", "move") and by_user is None:
+        raise InvalidInput.field("byUser", "byUser parameter is required.")
+    if action == "status":
+        status = v.enum_value(raw, "status", Status, CONVERSATION_STATUSES, path="params.status")
+        if status is None:
+            raise InvalidInput.field("params.status", "`params.status` is required")
+        return {"status": status}
+    if action == "assign":
+        user = v.integer(raw, "user", path="params.user")
+        if user:
+            convos.require_user(tx_conn, user, "params.user")
+        return {"user": user or None}
+    if action == "move":
+        mailbox_id = v.integer(raw, "mailboxId", path="params.mailboxId")
+        if mailbox_id is None:
+            raise InvalidInput.field("params.mailboxId", "`params.mailboxId` is required")
+        return {"mailboxId": convos.require_mailbox(tx_conn, mailbox_id, "params.mailboxId")}
+    if action == "tag":
+        return {"tags": tags.parse_names(raw.get("tags"), "params.tags"), "replace": v.boolean(raw, "replace")}
+    if action == "empty_trash":
+        folder = raw.get("folder", "deleted")
+        if folder not in ("deleted", "spam"):
+            raise InvalidInput.field("params.folder", "`params.folder` must be deleted or spam")
+        return {"folder": folder}
+    return {}

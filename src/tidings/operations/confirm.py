@@ -1,0 +1,45 @@
+"""Confirmation tokens for destructive operations: pure, stateless, bound to a selection.
+
+A token is ``<expiry>.<HMAC(secret, action|params|ids digest|expiry)>``: it confirms
+exactly the selection the dry run showed, and nothing else, for a few minutes.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+from collections.abc import Sequence
+from datetime import UTC, datetime
+from typing import Any
+
+import orjson
+
+
+def ids_digest(ids: Sequence[int]) -> str:
+    """SHA-256 of the sorted ids joined by commas: what ``operation.completed`` reports."""
+    return hashlib.sha256(",".join(str(i) for i in sorted(ids)).encode()).hexdigest()
+
+
+def _mac(secret: str, action: str, params: dict[str, Any], digest: str, expires: int) -> str:
+    message = b"|".join(
+        [action.encode(), orjson.dumps(params, option=orjson.OPT_SORT_KEYS), digest.encode(), str(expires).encode()]
+    )
+    return hmac.new(secret.encode(), message, hashlib.sha256).hexdigest()[:32]
+
+
+def issue(secret: str, action: str, params: dict[str, Any], ids: Sequence[int], expires: datetime) -> str:
+    stamp = int(expires.timestamp())
+    return f"{stamp}.{_mac(secret, action, params, ids_digest(ids), stamp)}"
+
+
+def check(secret: str, token: str, action: str, params: dict[str, Any], ids: Sequence[int], now: datetime) -> str | None:
+    """None when the token confirms this selection now; otherwise why not."""
+    stamp_text, _, mac = token.partition(".")
+    if not stamp_text.isdigit() or not mac:
+        return "confirmToken is malformed; run the operation with dryRun first"
+    if datetime.fromtimestamp(int(stamp_text), UTC) < now:
+        return "confirmToken has expired; run the operation with dryRun again"
+    expected = _mac(secret, action, params, ids_digest(ids), int(stamp_text))
+    if not hmac.compare_digest(expected, mac):
+        return "confirmToken does not match this selection (it changed since the dry run); run dryRun again"
+    return None

@@ -1,0 +1,216 @@
+"""The operation runner: claims an operation under a lease and runs it chunk by chunk.
+
+Each chunk is one transaction holding the conversation changes, their events,
+the items' outcomes, the counters and (at most once a second) a progress event.
+A crash loses at most the chunk in flight, which rolled back whole; after the
+lease expires, any worker resumes at the first item without an outcome, so no
+conversation is processed twice and no event is duplicated.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import socket
+import threading
+from collections.abc import Sequence
+from datetime import datetime, timedelta
+from typing import Any
+
+from tidings.clock import Clock
+from tidings.config import Settings
+from tidings.db.engine import Database
+from tidings.desk.lifecycle import lock_rows
+from tidings.events import log as event_log
+from tidings.events.outbox import Tx, transaction
+from tidings.ids import new_id
+from tidings.operations import store
+from tidings.operations.actions import ACTIONS
+from tidings.operations.confirm import ids_digest
+
+logger = logging.getLogger("tidings.operations")
+
+
+class LeaseLost(Exception):
+    """Another worker took the operation over; this one stops touching it."""
+
+
+class Runner:
+    def __init__(self, db: Database, clock: Clock, settings: Settings) -> None:
+        self.db, self.clock, self.settings = db, clock, settings
+        self.owner = f"{socket.gethostname()}:{os.getpid()}:{new_id('w')[-8:]}"
+
+    def lease_until(self, now: datetime) -> datetime:
+        return now + timedelta(seconds=self.settings.worker_lease_seconds)
+
+    def run_once(self) -> bool:
+        """Claim and run one operation to its end; False when there was nothing to do."""
+        with self.db.write() as conn:
+            now = self.clock()
+            op_id = store.claim(conn, self.owner, now, self.lease_until(now))
+        if op_id is None:
+            return False
+        try:
+            self.run(op_id)
+        except LeaseLost:
+            logger.warning("lease on %s lost to another worker", op_id)
+        return True
+
+    def run(self, op_id: str) -> None:
+        self._start(op_id)
+        op = self._load(op_id)
+        if op.atomic:
+            self._guarded(op_id, lambda: self._run_atomic(op_id))
+            return
+        while True:
+            finished = self._check_stop(op_id)
+            if finished:
+                return
+            done = self._guarded(op_id, lambda: self._run_chunk(op_id))
+            if done is None or done:
+                return
+
+    # --- steps, each one transaction -------------------------------------------
+
+    def _start(self, op_id: str) -> None:
+        with transaction(self.db, self.clock, op_id) as tx:
+            op = self._owned(tx, op_id)
+            if op.status == "queued":
+                store.set_fields(tx.conn, op_id, status="running", started_at=tx.now)
+                self._emit(tx, "operation.started", op_id)
+
+    def _run_chunk(self, op_id: str) -> bool:
+        """One chunk; True when the operation completed in this transaction."""
+        with transaction(self.db, self.clock, op_id) as tx:
+            op = self._owned(tx, op_id)
+            items = store.next_items(tx.conn, op_id, self.settings.operation_chunk_size)
+            if items:
+                self._apply(tx, op, items)
+            if not items or not store.next_items(tx.conn, op_id, 1):
+                self._complete(tx, op_id)
+                return True
+            self._progress(tx, op_id)
+            return False
+
+    def _run_atomic(self, op_id: str) -> bool:
+        with transaction(self.db, self.clock, op_id) as tx:
+            op = self._owned(tx, op_id)
+            items = store.next_items(tx.conn, op_id, None)
+            size = self.settings.operation_chunk_size
+            for start in range(0, len(items), size):
+                self._apply(tx, op, items[start : start + size])
+            self._complete(tx, op_id)
+        return True
+
+    def _apply(self, tx: Tx, op: Any, items: Sequence[tuple[int, int]]) -> None:
+        ids = [cid for _, cid in items]
+        existing = {r.id for r in lock_rows(tx.conn, ids)}
+        changed = ACTIONS[op.action](tx, [i for i in ids if i in existing], op.params, op.by_user_id)
+        missing = [i for i in ids if i not in existing]
+        store.mark(tx.conn, op.id, (items[0][0], items[-1][0]), {"changed": changed, "missing": missing})
+        self._count(tx, op.id)
+
+    def _count(self, tx: Tx, op_id: str) -> None:
+        counts = store.counts(tx.conn, op_id)
+        store.set_fields(
+            tx.conn,
+            op_id,
+            processed=sum(counts.values()),
+            succeeded=counts.get("changed", 0) + counts.get("unchanged", 0),
+            failed=counts.get("missing", 0),
+            lease_until=self.lease_until(tx.now),
+        )
+
+    def _progress(self, tx: Tx, op_id: str) -> None:
+        op = store.get(tx.conn, op_id)
+        if op.last_progress_at is None or tx.now - op.last_progress_at >= timedelta(seconds=1):
+            store.set_fields(tx.conn, op_id, last_progress_at=tx.now)
+            self._emit(tx, "operation.progress", op_id)
+
+    def _complete(self, tx: Tx, op_id: str) -> None:
+        digest = ids_digest(store.changed_ids(tx.conn, op_id))
+        self._finish(tx, op_id, "completed", digest=digest)
+
+    def _finish(self, tx: Tx, op_id: str, status: str, **fields: Any) -> None:
+        store.set_fields(tx.conn, op_id, status=status, finished_at=tx.now, lease_owner=None, lease_until=None, **fields)
+        self._emit(tx, f"operation.{status}", op_id)
+
+    def _check_stop(self, op_id: str) -> bool:
+        """Finish as cancelled or timed out when asked to or overdue; True if finished."""
+        with transaction(self.db, self.clock, op_id) as tx:
+            op = self._owned(tx, op_id)
+            if op.status in store.FINISHED:
+                return True
+            if op.cancel_requested:
+                self._finish(tx, op_id, "cancelled")
+                return True
+            if op.timeout_seconds and op.started_at and tx.now - op.started_at > timedelta(seconds=op.timeout_seconds):
+                self._finish(tx, op_id, "timed_out", error=f"Operation exceeded {op.timeout_seconds} seconds")
+                return True
+        return False
+
+    def _guarded(self, op_id: str, step: Any) -> bool | None:
+        """Run a step; when it fails, its transaction rolled back and the failure is announced."""
+        try:
+            return bool(step())
+        except LeaseLost:
+            raise
+        except Exception as exc:
+            logger.exception("operation %s failed", op_id)
+            with transaction(self.db, self.clock, op_id) as tx:
+                self._owned(tx, op_id)
+                self._finish(tx, op_id, "failed", error=f"{type(exc).__name__}: {exc}")
+            return None
+
+    def _owned(self, tx: Tx, op_id: str) -> Any:
+        if not store.hold_lease(tx.conn, op_id, self.owner, self.lease_until(tx.now)):
+            raise LeaseLost(op_id)
+        return store.get(tx.conn, op_id, lock=True)
+
+    def _load(self, op_id: str) -> Any:
+        with self.db.read() as conn:
+            return store.get(conn, op_id)
+
+    def _emit(self, tx: Tx, type_: str, op_id: str) -> None:
+        payload = store.operation_json(store.get(tx.conn, op_id))
+        tx.emit(type_, payload, entity_type="operation", entity_id=None)
+
+    def prune_events(self) -> int:
+        with self.db.write() as conn:
+            return event_log.prune(conn, event_log.retention_cutoff(self.clock(), self.settings.event_retention_days))
+
+
+class WorkerThread:
+    """Runs operations in the background of ``tidings serve``; supervised, stoppable."""
+
+    def __init__(self, db: Database, clock: Clock, settings: Settings) -> None:
+        self.runner = Runner(db, clock, settings)
+        self.poll = settings.worker_poll_seconds
+        self.wake = threading.Event()
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._loop, name="tidings-worker", daemon=True)
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        self.wake.set()
+        self._thread.join(timeout=30)
+
+    def _loop(self) -> None:
+        last_prune = 0.0
+        import time
+
+        while not self._stop.is_set():
+            try:
+                busy = self.runner.run_once()
+                if time.monotonic() - last_prune > 3600:
+                    self.runner.prune_events()
+                    last_prune = time.monotonic()
+            except Exception:
+                logger.exception("worker loop error")
+                busy = False
+            if not busy:
+                self.wake.wait(self.poll)
+                self.wake.clear()

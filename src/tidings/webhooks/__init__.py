@@ -1,0 +1,1 @@
+"""Webhook subscriptions (delivery arrives in a later release)."""
