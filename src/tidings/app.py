@@ -12,7 +12,15 @@ from tidings import __version__
 from tidings.api import errors
 from tidings.api.context import Context, authorize
 from tidings.api.cors import install_cors
-from tidings.api.routes import attachments, conversations, customers, mailboxes, tags, users, webhooks
+from tidings.api.routes import (
+    attachments,
+    conversations,
+    customers,
+    mailboxes,
+    tags,
+    users,
+    webhooks,
+)
 from tidings.clock import Clock, system_clock
 from tidings.config import Settings
 from tidings.db.engine import Database

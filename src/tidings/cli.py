@@ -13,7 +13,10 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from tidings.clock import system_clock
 from tidings.config import Settings
 
-app = typer.Typer(help="Tidings: a FreeScout-compatible help desk whose events tell the truth.", no_args_is_help=True)
+app = typer.Typer(
+    help="Tidings: a FreeScout-compatible help desk whose events tell the truth.",
+    no_args_is_help=True,
+)
 conversations_app = typer.Typer(help="Work on conversations through the API.", no_args_is_help=True)
 app.add_typer(conversations_app, name="conversations")
 console = Console()
@@ -21,7 +24,9 @@ console = Console()
 
 @app.command()
 def serve(
-    host: str = typer.Option(None, help="Address to listen on (default 127.0.0.1, or TIDINGS_HOST)."),
+    host: str = typer.Option(
+        None, help="Address to listen on (default 127.0.0.1, or TIDINGS_HOST)."
+    ),
     port: int = typer.Option(None, help="Port to listen on (default 8080, or TIDINGS_PORT)."),
 ) -> None:
     """Run the API and the operation worker in one process (migrates the database first)."""
@@ -34,8 +39,13 @@ def serve(
     port = port or settings.port
     application = create_app(settings)
     key = application.state.ctx.api_key
-    console.print(f"Tidings is listening on [bold]http://{host}:{port}/api[/] (database {settings.database_url})")
-    console.print(f"API key: [bold]{key}[/]   e.g. curl -H 'X-FreeScout-API-Key: {key}' http://{host}:{port}/api/mailboxes")
+    console.print(
+        f"Tidings is listening on [bold]http://{host}:{port}/api[/]"
+        f" (database {settings.database_url})"
+    )
+    console.print(
+        f"API key: [bold]{key}[/]   e.g. curl -H 'X-FreeScout-API-Key: {key}' http://{host}:{port}/api/mailboxes"
+    )
     uvicorn.run(application, host=host, port=port, log_level="warning")
 
 
@@ -74,7 +84,7 @@ def migrate() -> None:
 def demo(
     conversations: int = typer.Option(2000, help="How many conversations to create."),
 ) -> None:
-    """Load demo data (3 mailboxes, 5 agents, 200 customers, conversations) into an empty database."""
+    """Load demo data (3 mailboxes, 5 agents, 200 customers, conversations) into an empty DB."""
     from tidings.db.engine import Database
     from tidings.db.migrate import upgrade
     from tidings.demo import is_empty, load
@@ -87,9 +97,17 @@ def demo(
         db.dispose()
         return
     with _bar("Loading demo conversations", conversations) as (progress, task):
-        load(db, system_clock, conversations_total=conversations, progress=lambda n: progress.update(task, completed=n))
+        load(
+            db,
+            system_clock,
+            conversations_total=conversations,
+            progress=lambda n: progress.update(task, completed=n),
+        )
     db.dispose()
-    console.print(f"Loaded demo data: 3 mailboxes, 5 agents (user 1 is the admin), 200 customers, {conversations} conversations.")
+    console.print(
+        "Loaded demo data: 3 mailboxes, 5 agents (user 1 is the admin), 200 customers,"
+        f" {conversations} conversations."
+    )
 
 
 @app.command("api-key")
@@ -120,7 +138,9 @@ def _bar(label: str, total: int) -> Any:
 
 @conversations_app.command("bulk")
 def bulk(
-    action: str = typer.Argument(..., help="delete, restore, delete_forever, empty_trash, status, assign, move or tag"),
+    action: str = typer.Argument(
+        ..., help="delete, restore, delete_forever, empty_trash, status, assign, move or tag"
+    ),
     ids: str = typer.Option(None, help="Comma-separated conversation ids."),
     mailbox: int = typer.Option(None, help="Filter: mailbox id."),
     folder: int = typer.Option(None, help="Filter: folder id."),
@@ -128,11 +148,15 @@ def bulk(
     status: str = typer.Option(None, help="Filter: active, pending, closed or spam."),
     tag: str = typer.Option(None, help="Filter: tag name."),
     by_user: int = typer.Option(None, "--by-user", help="The acting user id."),
-    param: list[str] = typer.Option([], help="Action parameter as key=value (status=closed, user=3, mailboxId=2, tags=a,b)."),
+    param: list[str] = typer.Option(
+        [], help="Action parameter as key=value (status=closed, user=3, mailboxId=2, tags=a,b)."
+    ),
     atomic: bool = typer.Option(False, help="All or nothing, in one transaction."),
     timeout: int = typer.Option(None, help="Give up (timed_out) after this many seconds."),
     yes: bool = typer.Option(False, "--yes", help="Confirm destructive actions without asking."),
-    url: str = typer.Option("http://127.0.0.1:8080", envvar="TIDINGS_URL", help="The Tidings server."),
+    url: str = typer.Option(
+        "http://127.0.0.1:8080", envvar="TIDINGS_URL", help="The Tidings server."
+    ),
     key: str = typer.Option(None, "--api-key", envvar="TIDINGS_API_KEY", help="The API key."),
 ) -> None:
     """Run a bulk operation through the API and follow it with a live progress bar."""
@@ -140,7 +164,13 @@ def bulk(
     if ids:
         body["conversationIds"] = [int(i) for i in ids.split(",") if i.strip()]
     else:
-        found = {"mailboxId": mailbox, "folderId": folder, "state": state, "status": status, "tag": tag}
+        found = {
+            "mailboxId": mailbox,
+            "folderId": folder,
+            "state": state,
+            "status": status,
+            "tag": tag,
+        }
         body["filter"] = {k: v for k, v in found.items() if v is not None}
     if by_user is not None:
         body["byUser"] = by_user

@@ -19,7 +19,9 @@ def install_cors(app: FastAPI, hosts: str | None) -> None:
     headers = {"Access-Control-Allow-Origin": hosts, **_HEADERS}
 
     @app.middleware("http")
-    async def _cors(request: Request, call_next: Callable[[Request], Awaitable[Response]]) -> Response:
+    async def _cors(
+        request: Request, call_next: Callable[[Request], Awaitable[Response]]
+    ) -> Response:
         if request.method == "OPTIONS":
             return Response(status_code=200, headers=headers)
         response = await call_next(request)

@@ -24,7 +24,9 @@ def error_body(exc: TidingsError) -> Any:
     return {
         "message": exc.message,
         "_embedded": {
-            "errors": [{"path": e.path, "message": e.message, "source": e.source} for e in exc.errors]
+            "errors": [
+                {"path": e.path, "message": e.message, "source": e.source} for e in exc.errors
+            ]
         },
     }
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import datetime
 from enum import IntEnum
 
@@ -27,19 +28,27 @@ def id_list(value: str | None, name: str) -> list[int] | None:
     try:
         return [int(part) for part in value.split(",") if part.strip()]
     except ValueError:
-        raise InvalidInput.field(name, f"`{name}` must be an id or a comma-separated list of ids") from None
+        raise InvalidInput.field(
+            name, f"`{name}` must be an id or a comma-separated list of ids"
+        ) from None
 
 
-def enum_list(value: str | None, name: str, enum: type[IntEnum], allowed: tuple[IntEnum, ...] | None = None) -> list[int] | None:
+def enum_list(
+    value: str | None, name: str, enum: type[IntEnum], allowed: tuple[IntEnum, ...] | None = None
+) -> list[int] | None:
     if not value:
         return None
     try:
-        return [enums.parse(part.strip(), enum, allowed) for part in value.split(",") if part.strip()]
+        return [
+            enums.parse(part.strip(), enum, allowed) for part in value.split(",") if part.strip()
+        ]
     except ValueError as exc:
         raise InvalidInput.field(name, f"`{name}` {exc}") from None
 
 
-def one_enum(value: str | None, name: str, enum: type[IntEnum], allowed: tuple[IntEnum, ...] | None = None) -> int | None:
+def one_enum(
+    value: str | None, name: str, enum: type[IntEnum], allowed: tuple[IntEnum, ...] | None = None
+) -> int | None:
     found = enum_list(value, name, enum, allowed)
     if found and len(found) > 1:
         raise InvalidInput.field(name, f"`{name}` takes one value")
@@ -50,7 +59,7 @@ def date(value: str | None, name: str) -> datetime | None:
     return None if value is None else v.date(value, name)
 
 
-def sort(field: str | None, order: str | None, allowed: dict[str, object]) -> tuple[str, bool]:
+def sort(field: str | None, order: str | None, allowed: Mapping[str, object]) -> tuple[str, bool]:
     field = field or "createdAt"
     if field not in allowed:
         raise InvalidInput.field("sortField", f"`sortField` must be one of: {', '.join(allowed)}")

@@ -172,9 +172,7 @@ threads = Table(
     "threads",
     metadata,
     _id(),
-    Column(
-        "conversation_id", ForeignKey("conversations.id", ondelete="CASCADE"), nullable=False
-    ),
+    Column("conversation_id", ForeignKey("conversations.id", ondelete="CASCADE"), nullable=False),
     Column("type", Integer, nullable=False),
     Column("status", Integer, nullable=False),
     Column("state", Integer, nullable=False),
@@ -201,9 +199,7 @@ attachments = Table(
     metadata,
     _id(),
     Column("thread_id", ForeignKey("threads.id", ondelete="CASCADE"), nullable=False),
-    Column(
-        "conversation_id", ForeignKey("conversations.id", ondelete="CASCADE"), nullable=False
-    ),
+    Column("conversation_id", ForeignKey("conversations.id", ondelete="CASCADE"), nullable=False),
     Column("file_name", String(255), nullable=False),
     Column("mime_type", String(127), nullable=False),
     Column("size", Integer, nullable=False),

@@ -6,6 +6,7 @@ from typing import Any
 
 from sqlalchemy import Connection, Row, delete, insert, select, update
 
+from tidings.db.rows import insert_returning_id
 from tidings.db.schema import conversation_folder, conversations, folders, mailboxes, users
 from tidings.desk import customers
 from tidings.desk import validate as v
@@ -22,7 +23,16 @@ from tidings.desk.enums import (
     Via,
 )
 from tidings.desk.folders import FolderMap
-from tidings.desk.threads import NewThread, closing, decode_attachment, insert_thread, line_items, preview_of, record_reply, user_name
+from tidings.desk.threads import (
+    NewThread,
+    closing,
+    decode_attachment,
+    insert_thread,
+    line_items,
+    preview_of,
+    record_reply,
+    user_name,
+)
 from tidings.errors import InvalidInput, NotFound
 from tidings.events.outbox import Tx
 
@@ -55,7 +65,9 @@ def require_mailbox(conn: Connection, mailbox_id: int, path: str = "mailboxId") 
     return mailbox_id
 
 
-def parse_thread(tx: Tx, item: Any, index: int, default_customer: int | None, path: str = "threads") -> NewThread:
+def parse_thread(
+    tx: Tx, item: Any, index: int, default_customer: int | None, path: str = "threads"
+) -> NewThread:
     where = f"{path}[{index}]" if index >= 0 else path
     if not isinstance(item, dict):
         raise InvalidInput.field(where, f"`{where}` must be an object")
@@ -75,10 +87,18 @@ def parse_thread(tx: Tx, item: Any, index: int, default_customer: int | None, pa
         if new.customer_id is None:
             raise InvalidInput.field(f"{where}.customer", "`customer` parameter is required")
     else:
-        new.user_id = require_user(tx.conn, v.integer(item, "user", path=f"{where}.user"), f"{where}.user")
+        new.user_id = require_user(
+            tx.conn, v.integer(item, "user", path=f"{where}.user"), f"{where}.user"
+        )
     status = v.enum_value(item, "status", Status, CONVERSATION_STATUSES, path=f"{where}.status")
     new.status = Status(status) if status else None
-    state = v.enum_value(item, "state", ThreadState, (ThreadState.DRAFT, ThreadState.PUBLISHED), path=f"{where}.state")
+    state = v.enum_value(
+        item,
+        "state",
+        ThreadState,
+        (ThreadState.DRAFT, ThreadState.PUBLISHED),
+        path=f"{where}.state",
+    )
     new.state = ThreadState(state) if state else ThreadState.PUBLISHED
     new.imported = v.boolean(item, "imported")
     if new.imported and item.get("createdAt"):
@@ -116,42 +136,47 @@ def create_conversation(tx: Tx, body: dict[str, Any]) -> int:
     new_threads = [parse_thread(tx, item, i, customer_id) for i, item in enumerate(items)][::-1]
     first = new_threads[0]
     via = Via.CUSTOMER if first.type == ThreadType.CUSTOMER else Via.USER
-    created_at = v.date(body["createdAt"], "createdAt") if imported and body.get("createdAt") else tx.now
+    created_at = (
+        v.date(body["createdAt"], "createdAt") if imported and body.get("createdAt") else tx.now
+    )
     number = _next_number(tx.conn, mailbox_id)
-    folder_id = FolderMap(tx.conn, {mailbox_id}).for_conversation(mailbox_id, state, status, assignee)
+    folder_id = FolderMap(tx.conn, {mailbox_id}).for_conversation(
+        mailbox_id, state, status, assignee
+    )
     email = _customer_email(tx.conn, customer_id)
-    convo_id = int(
-        tx.conn.execute(
-            insert(conversations).values(
-                number=number,
-                mailbox_id=mailbox_id,
-                folder_id=folder_id,
-                type=kind,
-                status=status,
-                state=state,
-                subject=subject,
-                preview=preview_of(new_threads[-1].body),
-                user_id=assignee,
-                customer_id=customer_id,
-                customer_email=email,
-                cc=v.string_list(body, "cc"),
-                bcc=v.string_list(body, "bcc"),
-                source_type=SourceType.API,
-                source_via=via,
-                created_by_user_id=first.user_id if via == Via.USER else None,
-                created_by_customer_id=customer_id if via == Via.CUSTOMER else None,
-                threads_count=len(new_threads),
-                imported=imported,
-                created_at=created_at,
-                updated_at=tx.now,
-                **_initial_reply(new_threads, tx.now),
-                **closing(status, assignee or first.user_id, tx.now),
-            )
-        ).inserted_primary_key[0]
+    convo_id = insert_returning_id(
+        tx.conn,
+        insert(conversations).values(
+            number=number,
+            mailbox_id=mailbox_id,
+            folder_id=folder_id,
+            type=kind,
+            status=status,
+            state=state,
+            subject=subject,
+            preview=preview_of(new_threads[-1].body),
+            user_id=assignee,
+            customer_id=customer_id,
+            customer_email=email,
+            cc=v.string_list(body, "cc"),
+            bcc=v.string_list(body, "bcc"),
+            source_type=SourceType.API,
+            source_via=via,
+            created_by_user_id=first.user_id if via == Via.USER else None,
+            created_by_customer_id=customer_id if via == Via.CUSTOMER else None,
+            threads_count=len(new_threads),
+            imported=imported,
+            created_at=created_at,
+            updated_at=tx.now,
+            **_initial_reply(new_threads, tx.now),
+            **closing(status, assignee or first.user_id, tx.now),
+        ),
     )
     if imported and status == Status.CLOSED and body.get("closedAt"):
         closed_at = v.date(body["closedAt"], "closedAt")
-        tx.conn.execute(update(conversations).where(conversations.c.id == convo_id).values(closed_at=closed_at))
+        tx.conn.execute(
+            update(conversations).where(conversations.c.id == convo_id).values(closed_at=closed_at)
+        )
     for new in new_threads:
         insert_thread(tx, convo_id, new)
     announce(tx, [("convo.created", convo_id)])
@@ -168,16 +193,25 @@ def _initial_reply(new_threads: list[NewThread], now: Any) -> dict[str, Any]:
 
 def _next_number(conn: Connection, mailbox_id: int) -> int:
     conn.execute(
-        update(mailboxes).where(mailboxes.c.id == mailbox_id).values(last_number=mailboxes.c.last_number + 1)
+        update(mailboxes)
+        .where(mailboxes.c.id == mailbox_id)
+        .values(last_number=mailboxes.c.last_number + 1)
     )
-    return int(conn.execute(select(mailboxes.c.last_number).where(mailboxes.c.id == mailbox_id)).scalar_one())
+    return int(
+        conn.execute(
+            select(mailboxes.c.last_number).where(mailboxes.c.id == mailbox_id)
+        ).scalar_one()
+    )
 
 
 def _customer_email(conn: Connection, customer_id: int) -> str | None:
     from tidings.db.schema import customer_emails
 
     return conn.execute(
-        select(customer_emails.c.email).where(customer_emails.c.customer_id == customer_id).order_by(customer_emails.c.id).limit(1)
+        select(customer_emails.c.email)
+        .where(customer_emails.c.customer_id == customer_id)
+        .order_by(customer_emails.c.id)
+        .limit(1)
     ).scalar()
 
 
@@ -196,11 +230,19 @@ def add_thread(tx: Tx, convo_id: int, body: dict[str, Any]) -> int:
 def change_status(tx: Tx, convo: Row[Any], status: int, by_user: int) -> list[str]:
     if status == convo.status:
         return []
-    folder = FolderMap(tx.conn, {convo.mailbox_id}).for_conversation(convo.mailbox_id, convo.state, status, convo.user_id)
+    folder = FolderMap(tx.conn, {convo.mailbox_id}).for_conversation(
+        convo.mailbox_id, convo.state, status, convo.user_id
+    )
     tx.conn.execute(
         update(conversations)
         .where(conversations.c.id == convo.id)
-        .values(status=status, folder_id=folder, updated_at=tx.now, user_updated_at=tx.now, **closing(status, by_user, tx.now))
+        .values(
+            status=status,
+            folder_id=folder,
+            updated_at=tx.now,
+            user_updated_at=tx.now,
+            **closing(status, by_user, tx.now),
+        )
     )
     text = f"{user_name(tx.conn, by_user)} changed the status to {Status(status).name.capitalize()}"
     line_items(tx, [(convo.id, Action.STATUS_CHANGED, text, [])], by_user)
@@ -210,14 +252,20 @@ def change_status(tx: Tx, convo: Row[Any], status: int, by_user: int) -> list[st
 def assign(tx: Tx, convo: Row[Any], user_id: int | None, by_user: int) -> list[str]:
     if user_id == convo.user_id:
         return []
-    folder = FolderMap(tx.conn, {convo.mailbox_id}).for_conversation(convo.mailbox_id, convo.state, convo.status, user_id)
+    folder = FolderMap(tx.conn, {convo.mailbox_id}).for_conversation(
+        convo.mailbox_id, convo.state, convo.status, user_id
+    )
     tx.conn.execute(
         update(conversations)
         .where(conversations.c.id == convo.id)
         .values(user_id=user_id, folder_id=folder, updated_at=tx.now, user_updated_at=tx.now)
     )
     who = user_name(tx.conn, user_id) if user_id else "anyone"
-    line_items(tx, [(convo.id, Action.USER_CHANGED, f"{user_name(tx.conn, by_user)} assigned to {who}", [])], by_user)
+    line_items(
+        tx,
+        [(convo.id, Action.USER_CHANGED, f"{user_name(tx.conn, by_user)} assigned to {who}", [])],
+        by_user,
+    )
     return ["convo.assigned" if user_id else "convo.unassigned"]
 
 
@@ -225,11 +273,14 @@ def move(tx: Tx, convo: Row[Any], mailbox_id: int, by_user: int) -> list[str]:
     if mailbox_id == convo.mailbox_id:
         return []
     require_mailbox(tx.conn, mailbox_id)
-    folder = FolderMap(tx.conn, {mailbox_id}).for_conversation(mailbox_id, convo.state, convo.status, convo.user_id)
+    folder = FolderMap(tx.conn, {mailbox_id}).for_conversation(
+        mailbox_id, convo.state, convo.status, convo.user_id
+    )
     old_folders = select(folders.c.id).where(folders.c.mailbox_id == convo.mailbox_id)
     tx.conn.execute(
         delete(conversation_folder).where(
-            conversation_folder.c.conversation_id == convo.id, conversation_folder.c.folder_id.in_(old_folders)
+            conversation_folder.c.conversation_id == convo.id,
+            conversation_folder.c.folder_id.in_(old_folders),
         )
     )
     tx.conn.execute(
@@ -237,9 +288,22 @@ def move(tx: Tx, convo: Row[Any], mailbox_id: int, by_user: int) -> list[str]:
         .where(conversations.c.id == convo.id)
         .values(mailbox_id=mailbox_id, folder_id=folder, updated_at=tx.now, user_updated_at=tx.now)
     )
-    old = tx.conn.execute(select(mailboxes.c.name).where(mailboxes.c.id == convo.mailbox_id)).scalar()
+    old = tx.conn.execute(
+        select(mailboxes.c.name).where(mailboxes.c.id == convo.mailbox_id)
+    ).scalar()
     text = f"{user_name(tx.conn, by_user)} moved the conversation from mailbox {old}"
-    line_items(tx, [(convo.id, Action.MOVED_FROM_MAILBOX, text, [{"type": "mailbox", "id": convo.mailbox_id}])], by_user)
+    line_items(
+        tx,
+        [
+            (
+                convo.id,
+                Action.MOVED_FROM_MAILBOX,
+                text,
+                [{"type": "mailbox", "id": convo.mailbox_id}],
+            )
+        ],
+        by_user,
+    )
     return ["convo.moved"]
 
 
@@ -251,17 +315,29 @@ def change_customer(tx: Tx, convo: Row[Any], customer_id: int, by_user: int | No
     tx.conn.execute(
         update(conversations)
         .where(conversations.c.id == convo.id)
-        .values(customer_id=customer_id, customer_email=_customer_email(tx.conn, customer_id), updated_at=tx.now)
+        .values(
+            customer_id=customer_id,
+            customer_email=_customer_email(tx.conn, customer_id),
+            updated_at=tx.now,
+        )
     )
     text = f"{user_name(tx.conn, by_user)} changed the customer"
-    line_items(tx, [(convo.id, Action.CUSTOMER_CHANGED, text, [{"type": "customer", "id": customer_id}])], by_user)
+    line_items(
+        tx,
+        [(convo.id, Action.CUSTOMER_CHANGED, text, [{"type": "customer", "id": customer_id}])],
+        by_user,
+    )
     return ["convo.updated"]
 
 
 def change_subject(tx: Tx, convo: Row[Any], subject: str) -> list[str]:
     if subject == convo.subject:
         return []
-    tx.conn.execute(update(conversations).where(conversations.c.id == convo.id).values(subject=subject, updated_at=tx.now))
+    tx.conn.execute(
+        update(conversations)
+        .where(conversations.c.id == convo.id)
+        .values(subject=subject, updated_at=tx.now)
+    )
     return ["convo.updated"]
 
 
@@ -282,7 +358,9 @@ def update_conversation(tx: Tx, convo_id: int, body: dict[str, Any]) -> None:
         if key == "status":
             status = v.enum_value(body, "status", Status, CONVERSATION_STATUSES)
             if status is None:
-                raise InvalidInput.field("status", "`status` must be one of: active, pending, closed, spam")
+                raise InvalidInput.field(
+                    "status", "`status` must be one of: active, pending, closed, spam"
+                )
             changes += change_status(tx, convo, status, by_user or 0)
         elif key == "assignTo":
             target = v.integer(body, "assignTo")

@@ -6,6 +6,7 @@ from typing import Any
 
 from sqlalchemy import Connection, delete, func, insert, select, update
 
+from tidings.db.rows import insert_returning_id
 from tidings.db.schema import customer_emails, customers
 from tidings.desk import validate as v
 from tidings.desk.enums import PHONE_TYPES, PHOTO_TYPES, EmailType
@@ -31,7 +32,9 @@ def _profile(body: dict[str, Any]) -> dict[str, Any]:
             values[column] = v.text(body, key, max_len=limit)
     if "photoType" in body and body["photoType"] is not None:
         if body["photoType"] not in PHOTO_TYPES:
-            raise InvalidInput.field("photoType", f"`photoType` must be one of: {', '.join(PHOTO_TYPES)}")
+            raise InvalidInput.field(
+                "photoType", f"`photoType` must be one of: {', '.join(PHOTO_TYPES)}"
+            )
         values["photo_type"] = PHOTO_TYPES.index(body["photoType"])
     if "address" in body:
         address = v.obj(body, "address") or {}
@@ -47,7 +50,9 @@ def _profile(body: dict[str, Any]) -> dict[str, Any]:
     return values
 
 
-def _typed_list(body: dict[str, Any], key: str, types: tuple[str, ...] | None) -> list[dict[str, Any]]:
+def _typed_list(
+    body: dict[str, Any], key: str, types: tuple[str, ...] | None
+) -> list[dict[str, Any]]:
     items = body.get(key) or []
     if not isinstance(items, list):
         raise InvalidInput.field(key, f"`{key}` must be a list")
@@ -57,7 +62,9 @@ def _typed_list(body: dict[str, Any], key: str, types: tuple[str, ...] | None) -
             raise InvalidInput.field(f"{key}[{i}].value", "`value` is required")
         kind = item.get("type", "other")
         if types is not None and kind not in types:
-            raise InvalidInput.field(f"{key}[{i}].type", f"`type` must be one of: {', '.join(types)}")
+            raise InvalidInput.field(
+                f"{key}[{i}].type", f"`type` must be one of: {', '.join(types)}"
+            )
         result.append({"value": item["value"], "type": kind})
     return result
 
@@ -73,7 +80,11 @@ def _emails_for_create(body: dict[str, Any]) -> list[tuple[str, int]]:
         value = item.get("value") if isinstance(item, dict) else item
         if not isinstance(value, str) or "@" not in value:
             raise InvalidInput.field(f"emails[{i}]", "`value` must be an email address")
-        kind = v.enum_value(item, "type", EmailType, path=f"emails[{i}].type") if isinstance(item, dict) else None
+        kind = (
+            v.enum_value(item, "type", EmailType, path=f"emails[{i}].type")
+            if isinstance(item, dict)
+            else None
+        )
         found.append((value.strip().lower(), kind or EmailType.WORK))
     return list(dict.fromkeys(found))
 
@@ -82,7 +93,9 @@ def _taken(conn: Connection, emails: list[str]) -> dict[str, int]:
     if not emails:
         return {}
     rows = conn.execute(
-        select(customer_emails.c.email, customer_emails.c.customer_id).where(customer_emails.c.email.in_(emails))
+        select(customer_emails.c.email, customer_emails.c.customer_id).where(
+            customer_emails.c.email.in_(emails)
+        )
     )
     return {r.email: r.customer_id for r in rows}
 
@@ -96,13 +109,14 @@ def create_customer(tx: Tx, body: dict[str, Any]) -> int:
     if emails and all(e in taken for e, _ in emails):
         raise InvalidInput.field("emails", "Customers with such email(s) already exist")
     values = {"phones": [], "social_profiles": [], "websites": [], "address": {}, **_profile(body)}
-    customer_id = int(
-        tx.conn.execute(insert(customers).values(**values, created_at=tx.now, updated_at=tx.now)).inserted_primary_key[0]
+    customer_id = insert_returning_id(
+        tx.conn, insert(customers).values(**values, created_at=tx.now, updated_at=tx.now)
     )
     fresh = [(e, t) for e, t in emails if e not in taken]
     if fresh:
         tx.conn.execute(
-            insert(customer_emails), [{"customer_id": customer_id, "email": e, "type": t} for e, t in fresh]
+            insert(customer_emails),
+            [{"customer_id": customer_id, "email": e, "type": t} for e, t in fresh],
         )
     _announce(tx, "customer.created", customer_id)
     return customer_id
@@ -118,11 +132,18 @@ def update_customer(tx: Tx, customer_id: int, body: dict[str, Any]) -> None:
         tx.conn.execute(delete(customer_emails).where(customer_emails.c.customer_id == customer_id))
         _add_emails(tx.conn, customer_id, replacement)
     if "emails_add" in body or "emailsAdd" in body:
-        extra = [e for e, _ in _emails_for_create({"emails": body.get("emails_add", body.get("emailsAdd"))})]
+        extra = [
+            e
+            for e, _ in _emails_for_create(
+                {"emails": body.get("emails_add", body.get("emailsAdd"))}
+            )
+        ]
         _check_free(tx.conn, extra, customer_id)
         mine = set(_taken(tx.conn, extra))
         _add_emails(tx.conn, customer_id, [e for e in extra if e not in mine])
-    tx.conn.execute(update(customers).where(customers.c.id == customer_id).values(**values, updated_at=tx.now))
+    tx.conn.execute(
+        update(customers).where(customers.c.id == customer_id).values(**values, updated_at=tx.now)
+    )
     _announce(tx, "customer.updated", customer_id)
 
 
@@ -134,7 +155,10 @@ def _check_free(conn: Connection, emails: list[str], customer_id: int) -> None:
 
 def _add_emails(conn: Connection, customer_id: int, emails: list[str]) -> None:
     if emails:
-        conn.execute(insert(customer_emails), [{"customer_id": customer_id, "email": e, "type": EmailType.WORK} for e in emails])
+        conn.execute(
+            insert(customer_emails),
+            [{"customer_id": customer_id, "email": e, "type": EmailType.WORK} for e in emails],
+        )
 
 
 def _announce(tx: Tx, type_: str, customer_id: int) -> None:
@@ -151,7 +175,10 @@ def find_or_create(tx: Tx, body: Any, path: str = "customer") -> int:
         raise InvalidInput.field(path, f"`{path}` must be an object")
     customer_id = v.integer(body, "id", path=f"{path}.id")
     if customer_id is not None:
-        if tx.conn.execute(select(customers.c.id).where(customers.c.id == customer_id)).first() is None:
+        if (
+            tx.conn.execute(select(customers.c.id).where(customers.c.id == customer_id)).first()
+            is None
+        ):
             raise InvalidInput.field(f"{path}.id", f"Customer {customer_id} not found")
         return customer_id
     email = v.text(body, "email", path=f"{path}.email")
@@ -162,7 +189,9 @@ def find_or_create(tx: Tx, body: Any, path: str = "customer") -> int:
     phone = v.text(body, "phone", path=f"{path}.phone")
     if phone:
         found = tx.conn.execute(
-            select(customers.c.id).where(func.cast(customers.c.phones, v_string()).like(f"%{phone}%")).limit(1)
+            select(customers.c.id)
+            .where(func.cast(customers.c.phones, v_string()).like(f"%{phone}%"))
+            .limit(1)
         ).first()
         if found:
             return int(found.id)
@@ -178,4 +207,7 @@ def v_string() -> Any:
 
 
 def exists(conn: Connection, customer_id: int) -> bool:
-    return conn.execute(select(customers.c.id).where(customers.c.id == customer_id)).first() is not None
+    return (
+        conn.execute(select(customers.c.id).where(customers.c.id == customer_id)).first()
+        is not None
+    )

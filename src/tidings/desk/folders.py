@@ -61,12 +61,14 @@ class FolderMap:
                 folders.c.mailbox_id.in_(sorted(mailbox_ids)), folders.c.user_id.is_(None)
             )
         )
-        self._ids = {(r.mailbox_id, r.type): r.id for r in rows}
+        self._ids: dict[tuple[int, int], int] = {(r.mailbox_id, r.type): r.id for r in rows}
 
     def folder_id(self, mailbox_id: int, folder_type: FolderType) -> int:
         return self._ids[(mailbox_id, int(folder_type))]
 
-    def for_conversation(self, mailbox_id: int, state: int, status: int, user_id: int | None) -> int:
+    def for_conversation(
+        self, mailbox_id: int, state: int, status: int, user_id: int | None
+    ) -> int:
         return self.folder_id(mailbox_id, folder_type_for(state, status, user_id))
 
 
@@ -81,14 +83,22 @@ def grant_access(conn: Connection, mailbox_id: int, user_ids: list[int]) -> None
     conn.execute(insert(mailbox_user), [{"mailbox_id": mailbox_id, "user_id": u} for u in user_ids])
     conn.execute(
         insert(folders),
-        [{"mailbox_id": mailbox_id, "user_id": u, "type": t} for u in user_ids for t in USER_FOLDERS],
+        [
+            {"mailbox_id": mailbox_id, "user_id": u, "type": t}
+            for u in user_ids
+            for t in USER_FOLDERS
+        ],
     )
 
 
 def folders_json(
     conn: Connection, mailbox_id: int, user_id: int | None, folder_id: int | None
 ) -> list[dict[str, Any]]:
-    query = select(folders).where(folders.c.mailbox_id == mailbox_id).order_by(folders.c.type, folders.c.id)
+    query = (
+        select(folders)
+        .where(folders.c.mailbox_id == mailbox_id)
+        .order_by(folders.c.type, folders.c.id)
+    )
     if user_id is not None:
         query = query.where((folders.c.user_id.is_(None)) | (folders.c.user_id == user_id))
     if folder_id is not None:

@@ -39,7 +39,9 @@ def lock_rows(conn: Connection, ids: Sequence[int]) -> list[Row[Any]]:
     """The conversations among ``ids`` that exist, locked on PostgreSQL, in id order."""
     rows: list[Row[Any]] = []
     for part in chunked(sorted(set(ids))):
-        query = select(conversations).where(conversations.c.id.in_(part)).order_by(conversations.c.id)
+        query = (
+            select(conversations).where(conversations.c.id.in_(part)).order_by(conversations.c.id)
+        )
         if conn.dialect.name == "postgresql":
             query = query.with_for_update()
         rows.extend(conn.execute(query).all())
@@ -62,11 +64,17 @@ def soft_delete_rows(tx: Tx, rows: Sequence[Row[Any]], by_user: int | None) -> l
             tx.conn.execute(
                 update(conversations)
                 .where(conversations.c.id.in_(part))
-                .values(state=State.DELETED, folder_id=deleted_folder, updated_at=tx.now, user_updated_at=tx.now)
+                .values(
+                    state=State.DELETED,
+                    folder_id=deleted_folder,
+                    updated_at=tx.now,
+                    user_updated_at=tx.now,
+                )
             )
             tx.conn.execute(
                 delete(conversation_folder).where(
-                    conversation_folder.c.conversation_id.in_(part), conversation_folder.c.folder_id == drafts
+                    conversation_folder.c.conversation_id.in_(part),
+                    conversation_folder.c.folder_id == drafts,
                 )
             )
     text = f"{user_name(tx.conn, by_user)} deleted the conversation"
@@ -82,13 +90,20 @@ def restore_rows(tx: Tx, rows: Sequence[Row[Any]], by_user: int | None) -> list[
     folder_map = FolderMap(tx.conn, {r.mailbox_id for r in todo})
     by_folder: dict[int, list[int]] = defaultdict(list)
     for r in todo:
-        by_folder[folder_map.for_conversation(r.mailbox_id, State.PUBLISHED, r.status, r.user_id)].append(r.id)
+        by_folder[
+            folder_map.for_conversation(r.mailbox_id, State.PUBLISHED, r.status, r.user_id)
+        ].append(r.id)
     for folder_id, ids in by_folder.items():
         for part in chunked(ids):
             tx.conn.execute(
                 update(conversations)
                 .where(conversations.c.id.in_(part))
-                .values(state=State.PUBLISHED, folder_id=folder_id, updated_at=tx.now, user_updated_at=tx.now)
+                .values(
+                    state=State.PUBLISHED,
+                    folder_id=folder_id,
+                    updated_at=tx.now,
+                    user_updated_at=tx.now,
+                )
             )
     text = f"{user_name(tx.conn, by_user)} restored the conversation"
     line_items(tx, [(r.id, Action.RESTORED, text, []) for r in todo], by_user)
@@ -130,18 +145,30 @@ def delete_forever(tx: Tx, ids: Sequence[int]) -> list[int]:
     return found
 
 
-def folder_conversation_ids(conn: Connection, mailbox_id: int, folder_type: FolderType) -> list[int]:
+def folder_conversation_ids(
+    conn: Connection, mailbox_id: int, folder_type: FolderType
+) -> list[int]:
     if folder_type not in (FolderType.DELETED, FolderType.SPAM):
         raise InvalidInput.field("folder", "Only the Deleted and Spam folders can be emptied")
     folder_id = FolderMap(conn, {mailbox_id}).folder_id(mailbox_id, folder_type)
-    return list(conn.execute(select(conversations.c.id).where(conversations.c.folder_id == folder_id).order_by(conversations.c.id)).scalars())
+    return list(
+        conn.execute(
+            select(conversations.c.id)
+            .where(conversations.c.folder_id == folder_id)
+            .order_by(conversations.c.id)
+        ).scalars()
+    )
 
 
 def delete_mailbox(tx: Tx, mailbox_id: int) -> int:
     """Delete a mailbox and, first, every conversation in it, each announced."""
     if tx.conn.execute(select(mailboxes.c.id).where(mailboxes.c.id == mailbox_id)).first() is None:
         raise NotFound()
-    ids = list(tx.conn.execute(select(conversations.c.id).where(conversations.c.mailbox_id == mailbox_id)).scalars())
+    ids = list(
+        tx.conn.execute(
+            select(conversations.c.id).where(conversations.c.mailbox_id == mailbox_id)
+        ).scalars()
+    )
     delete_forever(tx, ids)
     tx.conn.execute(delete(folders).where(folders.c.mailbox_id == mailbox_id))
     tx.conn.execute(delete(mailbox_user).where(mailbox_user.c.mailbox_id == mailbox_id))
@@ -167,15 +194,34 @@ def merge(tx: Tx, target_id: int, source_id: int, by_user: int) -> None:
         .where(threads.c.conversation_id == source_id, threads.c.type != ThreadType.LINEITEM)
         .values(conversation_id=target_id)
     ).rowcount
-    tx.conn.execute(update(attachments).where(attachments.c.conversation_id == source_id).values(conversation_id=target_id))
+    tx.conn.execute(
+        update(attachments)
+        .where(attachments.c.conversation_id == source_id)
+        .values(conversation_id=target_id)
+    )
     tx.conn.execute(
         update(conversations)
         .where(conversations.c.id == target_id)
-        .values(threads_count=target.threads_count + moved, updated_at=tx.now, user_updated_at=tx.now)
+        .values(
+            threads_count=target.threads_count + moved, updated_at=tx.now, user_updated_at=tx.now
+        )
     )
-    tx.conn.execute(update(conversations).where(conversations.c.id == source_id).values(threads_count=0))
+    tx.conn.execute(
+        update(conversations).where(conversations.c.id == source_id).values(threads_count=0)
+    )
     name = user_name(tx.conn, by_user)
     associated = [{"type": "conversation", "id": source_id, "number": source.number}]
-    line_items(tx, [(target_id, Action.MERGED, f"{name} merged conversation #{source.number} into this one", associated)], by_user)
+    line_items(
+        tx,
+        [
+            (
+                target_id,
+                Action.MERGED,
+                f"{name} merged conversation #{source.number} into this one",
+                associated,
+            )
+        ],
+        by_user,
+    )
     changes = soft_delete_rows(tx, [source], by_user)
     announce(tx, [("convo.merged", target_id), *changes])

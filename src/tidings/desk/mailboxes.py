@@ -6,6 +6,7 @@ from typing import Any
 
 from sqlalchemy import insert, select
 
+from tidings.db.rows import insert_returning_id
 from tidings.db.schema import mailboxes, users
 from tidings.desk import validate as v
 from tidings.desk.folders import create_mailbox_folders, grant_access
@@ -22,16 +23,21 @@ def create_mailbox(tx: Tx, body: dict[str, Any]) -> int:
         raise InvalidInput.field("email", "A mailbox with this email already exists")
     user_ids = body.get("userIds")
     if user_ids is None:
-        user_ids = list(tx.conn.execute(select(users.c.id).where(users.c.deleted.is_(False))).scalars())
-    if not isinstance(user_ids, list) or not all(isinstance(u, int) and not isinstance(u, bool) for u in user_ids):
+        user_ids = list(
+            tx.conn.execute(select(users.c.id).where(users.c.deleted.is_(False))).scalars()
+        )
+    if not isinstance(user_ids, list) or not all(
+        isinstance(u, int) and not isinstance(u, bool) for u in user_ids
+    ):
         raise InvalidInput.field("userIds", "`userIds` must be a list of user ids")
     known = set(tx.conn.execute(select(users.c.id).where(users.c.id.in_(user_ids))).scalars())
     if missing := set(user_ids) - known:
         raise InvalidInput.field("userIds", f"Unknown user ids: {sorted(missing)}")
-    mailbox_id = int(
-        tx.conn.execute(
-            insert(mailboxes).values(name=name, email=email, last_number=0, created_at=tx.now, updated_at=tx.now)
-        ).inserted_primary_key[0]
+    mailbox_id = insert_returning_id(
+        tx.conn,
+        insert(mailboxes).values(
+            name=name, email=email, last_number=0, created_at=tx.now, updated_at=tx.now
+        ),
     )
     create_mailbox_folders(tx.conn, mailbox_id)
     grant_access(tx.conn, mailbox_id, sorted(set(user_ids)))

@@ -83,16 +83,22 @@ def conversation_where(f: ConversationFilter, dialect: str) -> list[Any]:
         where.append(c.customer_email == f.customer_email.lower())
     if f.customer_phone:
         phones = func.cast(customers.c.phones, customers.c.notes.type)
-        where.append(c.customer_id.in_(select(customers.c.id).where(phones.like(f"%{f.customer_phone}%"))))
+        where.append(
+            c.customer_id.in_(select(customers.c.id).where(phones.like(f"%{f.customer_phone}%")))
+        )
     if f.customer_id is not None:
         where.append(c.customer_id == f.customer_id)
     if f.number is not None:
         where.append(c.number == f.number)
     if f.subject:
         pattern = f"%{f.subject}%"
-        where.append(c.subject.ilike(pattern) if dialect == "postgresql" else c.subject.like(pattern))
+        where.append(
+            c.subject.ilike(pattern) if dialect == "postgresql" else c.subject.like(pattern)
+        )
     if f.tag:
-        tagged = select(conversation_tag.c.conversation_id).join(tags, tags.c.id == conversation_tag.c.tag_id)
+        tagged = select(conversation_tag.c.conversation_id).join(
+            tags, tags.c.id == conversation_tag.c.tag_id
+        )
         where.append(c.id.in_(tagged.where(tags.c.name == f.tag)))
     if f.created_by_user_id is not None:
         where.append(c.created_by_user_id == f.created_by_user_id)
@@ -112,13 +118,23 @@ def list_conversation_ids(
 ) -> tuple[list[int], int]:
     where = conversation_where(f, conn.dialect.name)
     column = CONVERSATION_SORTS[sort]
-    order = (column.desc(), conversations.c.id.desc()) if descending else (column.asc(), conversations.c.id.asc())
+    order = (
+        (column.desc(), conversations.c.id.desc())
+        if descending
+        else (column.asc(), conversations.c.id.asc())
+    )
     ids = list(
         conn.execute(
-            select(conversations.c.id).where(and_(True, *where)).order_by(*order).limit(page.size).offset(page.offset)
+            select(conversations.c.id)
+            .where(and_(True, *where))
+            .order_by(*order)
+            .limit(page.size)
+            .offset(page.offset)
         ).scalars()
     )
-    return ids, _count(conn, select(func.count()).select_from(conversations).where(and_(True, *where)), ids, page)
+    return ids, _count(
+        conn, select(func.count()).select_from(conversations).where(and_(True, *where)), ids, page
+    )
 
 
 def _count(conn: Connection, query: Select[Any], ids: list[int], page: Page) -> int:
@@ -130,7 +146,11 @@ def _count(conn: Connection, query: Select[Any], ids: list[int], page: Page) -> 
 
 def matching_conversation_ids(conn: Connection, f: ConversationFilter) -> list[int]:
     where = conversation_where(f, conn.dialect.name)
-    return list(conn.execute(select(conversations.c.id).where(and_(True, *where)).order_by(conversations.c.id)).scalars())
+    return list(
+        conn.execute(
+            select(conversations.c.id).where(and_(True, *where)).order_by(conversations.c.id)
+        ).scalars()
+    )
 
 
 @dataclass
@@ -163,26 +183,46 @@ def list_customer_ids(
         digits = "".join(ch for ch in f.phone if ch.isdigit()) or f.phone
         where.append(func.cast(c.phones, c.notes.type).like(f"%{digits}%"))
     if f.email:
-        where.append(c.id.in_(select(customer_emails.c.customer_id).where(customer_emails.c.email == f.email.lower())))
+        where.append(
+            c.id.in_(
+                select(customer_emails.c.customer_id).where(
+                    customer_emails.c.email == f.email.lower()
+                )
+            )
+        )
     if f.updated_since is not None:
         where.append(c.updated_at >= f.updated_since)
     column = CUSTOMER_SORTS[sort]
     order = (column.desc(), c.id.desc()) if descending else (column.asc(), c.id.asc())
-    ids = list(conn.execute(select(c.id).where(and_(True, *where)).order_by(*order).limit(page.size).offset(page.offset)).scalars())
-    return ids, _count(conn, select(func.count()).select_from(customers).where(and_(True, *where)), ids, page)
+    ids = list(
+        conn.execute(
+            select(c.id)
+            .where(and_(True, *where))
+            .order_by(*order)
+            .limit(page.size)
+            .offset(page.offset)
+        ).scalars()
+    )
+    return ids, _count(
+        conn, select(func.count()).select_from(customers).where(and_(True, *where)), ids, page
+    )
 
 
 def list_users(conn: Connection, email: str | None, page: Page) -> tuple[list[Any], int]:
     where: list[Any] = [users.c.deleted.is_(False)]
     if email:
         where.append(users.c.email == email.lower())
-    rows = conn.execute(select(users).where(*where).order_by(users.c.id.desc()).limit(page.size).offset(page.offset)).all()
+    rows = conn.execute(
+        select(users).where(*where).order_by(users.c.id.desc()).limit(page.size).offset(page.offset)
+    ).all()
     total = conn.execute(select(func.count()).select_from(users).where(*where)).scalar_one()
     return list(rows), int(total)
 
 
 def get_user(conn: Connection, user_id: int) -> Any:
-    return conn.execute(select(users).where(users.c.id == user_id, users.c.deleted.is_(False))).first()
+    return conn.execute(
+        select(users).where(users.c.id == user_id, users.c.deleted.is_(False))
+    ).first()
 
 
 def list_mailboxes(conn: Connection, user_id: int | None, page: Page) -> tuple[list[Any], int]:
@@ -192,22 +232,39 @@ def list_mailboxes(conn: Connection, user_id: int | None, page: Page) -> tuple[l
         if user is None:
             return [], 0
         if user.role != 2:
-            query = query.where(mailboxes.c.id.in_(select(mailbox_user.c.mailbox_id).where(mailbox_user.c.user_id == user_id)))
+            query = query.where(
+                mailboxes.c.id.in_(
+                    select(mailbox_user.c.mailbox_id).where(mailbox_user.c.user_id == user_id)
+                )
+            )
     total = conn.execute(select(func.count()).select_from(query.subquery())).scalar_one()
     rows = conn.execute(query.order_by(mailboxes.c.id).limit(page.size).offset(page.offset)).all()
     return list(rows), int(total)
 
 
-def list_tags(conn: Connection, conversation_id: int | None, page: Page) -> tuple[list[dict[str, Any]], int]:
+def list_tags(
+    conn: Connection, conversation_id: int | None, page: Page
+) -> tuple[list[dict[str, Any]], int]:
     counter = (
-        select(func.count()).select_from(conversation_tag).where(conversation_tag.c.tag_id == tags.c.id).scalar_subquery()
+        select(func.count())
+        .select_from(conversation_tag)
+        .where(conversation_tag.c.tag_id == tags.c.id)
+        .scalar_subquery()
     )
     query = select(tags.c.id, tags.c.name, tags.c.color, counter.label("counter"))
     if conversation_id is not None:
-        query = query.where(tags.c.id.in_(select(conversation_tag.c.tag_id).where(conversation_tag.c.conversation_id == conversation_id)))
+        query = query.where(
+            tags.c.id.in_(
+                select(conversation_tag.c.tag_id).where(
+                    conversation_tag.c.conversation_id == conversation_id
+                )
+            )
+        )
     total = conn.execute(select(func.count()).select_from(query.subquery())).scalar_one()
     rows = conn.execute(query.order_by(tags.c.name).limit(page.size).offset(page.offset)).all()
-    return [{"id": r.id, "name": r.name, "counter": r.counter, "color": r.color} for r in rows], int(total)
+    return [
+        {"id": r.id, "name": r.name, "counter": r.counter, "color": r.color} for r in rows
+    ], int(total)
 
 
 def any_of(*conditions: Any) -> Any:

@@ -26,31 +26,53 @@ def tag_ids(tx: Tx, names: Sequence[str]) -> list[int]:
     """Ids for the names, creating the tags that do not exist yet."""
     if not names:
         return []
-    existing = {r.name: r.id for r in tx.conn.execute(select(tags.c.id, tags.c.name).where(tags.c.name.in_(names)))}
+    existing = {
+        r.name: r.id
+        for r in tx.conn.execute(select(tags.c.id, tags.c.name).where(tags.c.name.in_(names)))
+    }
     missing = [n for n in names if n not in existing]
     if missing:
         tx.conn.execute(insert(tags), [{"name": n, "color": 0} for n in missing])
-        existing.update({r.name: r.id for r in tx.conn.execute(select(tags.c.id, tags.c.name).where(tags.c.name.in_(missing)))})
+        existing.update(
+            {
+                r.name: r.id
+                for r in tx.conn.execute(
+                    select(tags.c.id, tags.c.name).where(tags.c.name.in_(missing))
+                )
+            }
+        )
     return [existing[n] for n in names]
 
 
-def set_tags(tx: Tx, convo_ids: Sequence[int], names: Sequence[str], *, replace: bool = True) -> list[int]:
+def set_tags(
+    tx: Tx, convo_ids: Sequence[int], names: Sequence[str], *, replace: bool = True
+) -> list[int]:
     """Replace (or, with ``replace=False``, add to) the tags; returns the changed ids."""
     wanted = set(tag_ids(tx, names))
     changed = []
     for convo in lock_rows(tx.conn, convo_ids):
-        current = set(tx.conn.execute(select(conversation_tag.c.tag_id).where(conversation_tag.c.conversation_id == convo.id)).scalars())
+        current = set(
+            tx.conn.execute(
+                select(conversation_tag.c.tag_id).where(
+                    conversation_tag.c.conversation_id == convo.id
+                )
+            ).scalars()
+        )
         target = wanted if replace else current | wanted
         if target == current:
             continue
         if current - target:
             tx.conn.execute(
                 delete(conversation_tag).where(
-                    conversation_tag.c.conversation_id == convo.id, conversation_tag.c.tag_id.in_(current - target)
+                    conversation_tag.c.conversation_id == convo.id,
+                    conversation_tag.c.tag_id.in_(current - target),
                 )
             )
         if target - current:
-            tx.conn.execute(insert(conversation_tag), [{"conversation_id": convo.id, "tag_id": t} for t in sorted(target - current)])
+            tx.conn.execute(
+                insert(conversation_tag),
+                [{"conversation_id": convo.id, "tag_id": t} for t in sorted(target - current)],
+            )
         changed.append(convo.id)
     from tidings.desk.announce import announce
 

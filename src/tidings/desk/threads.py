@@ -12,9 +12,10 @@ from typing import Any
 
 from sqlalchemy import Connection, insert, select, update
 
+from tidings.db.rows import insert_returning_id
 from tidings.db.schema import attachments, conversations, threads, users
-from tidings.desk.folders import FolderMap
 from tidings.desk.enums import Action, SourceType, State, Status, ThreadState, ThreadType, Via
+from tidings.desk.folders import FolderMap
 from tidings.errors import InvalidInput
 from tidings.events.outbox import Tx
 
@@ -72,7 +73,8 @@ def decode_attachment(item: Any, index: int) -> NewAttachment:
 def insert_thread(tx: Tx, convo_id: int, new: NewThread) -> int:
     is_customer = new.type == ThreadType.CUSTOMER
     created = new.created_at if (new.imported and new.created_at) else tx.now
-    thread_id = tx.conn.execute(
+    thread_id = insert_returning_id(
+        tx.conn,
         insert(threads).values(
             conversation_id=convo_id,
             type=new.type,
@@ -90,8 +92,8 @@ def insert_thread(tx: Tx, convo_id: int, new: NewThread) -> int:
             meta={},
             imported=new.imported,
             created_at=created,
-        )
-    ).inserted_primary_key[0]
+        ),
+    )
     if new.attachments:
         tx.conn.execute(
             insert(attachments),
@@ -144,7 +146,9 @@ def line_items(
 def user_name(conn: Connection, user_id: int | None) -> str:
     if not user_id:
         return "Tidings"
-    row = conn.execute(select(users.c.first_name, users.c.last_name).where(users.c.id == user_id)).first()
+    row = conn.execute(
+        select(users.c.first_name, users.c.last_name).where(users.c.id == user_id)
+    ).first()
     return f"{row.first_name} {row.last_name}".strip() if row else f"User #{user_id}"
 
 

@@ -8,6 +8,7 @@ from typing import Any
 
 from sqlalchemy import func, insert, select, update
 
+from tidings.db.rows import insert_returning_id
 from tidings.db.schema import conversations, mailbox_user, users
 from tidings.desk import validate as v
 from tidings.desk.announce import announce
@@ -33,25 +34,24 @@ def create_user(tx: Tx, body: dict[str, Any], role: Role = Role.USER) -> int:
     if tx.conn.execute(select(users.c.id).where(users.c.email == email)).first():
         raise InvalidInput.field("email", "A user with this email already exists")
     password = v.text(body, "password")
-    return int(
-        tx.conn.execute(
-            insert(users).values(
-                first_name=first,
-                last_name=last,
-                email=email,
-                password_hash=hash_password(password) if password else None,
-                role=role,
-                alternate_emails=v.text(body, "alternateEmails"),
-                job_title=v.text(body, "jobTitle", max_len=100),
-                phone=v.text(body, "phone", max_len=60),
-                timezone=v.text(body, "timezone", max_len=64) or "UTC",
-                photo_url=v.text(body, "photoUrl", max_len=255),
-                language="en",
-                deleted=False,
-                created_at=tx.now,
-                updated_at=tx.now,
-            )
-        ).inserted_primary_key[0]
+    return insert_returning_id(
+        tx.conn,
+        insert(users).values(
+            first_name=first,
+            last_name=last,
+            email=email,
+            password_hash=hash_password(password) if password else None,
+            role=role,
+            alternate_emails=v.text(body, "alternateEmails"),
+            job_title=v.text(body, "jobTitle", max_len=100),
+            phone=v.text(body, "phone", max_len=60),
+            timezone=v.text(body, "timezone", max_len=64) or "UTC",
+            photo_url=v.text(body, "photoUrl", max_len=255),
+            language="en",
+            deleted=False,
+            created_at=tx.now,
+            updated_at=tx.now,
+        ),
     )
 
 
@@ -65,17 +65,25 @@ def delete_user(tx: Tx, user_id: int, by_user: int, assign_to: dict[int, int]) -
     require_user(tx.conn, by_user, "byUserId")
     if row.role == Role.ADMIN:
         admins = tx.conn.execute(
-            select(func.count()).select_from(users).where(users.c.role == Role.ADMIN, users.c.deleted.is_(False))
+            select(func.count())
+            .select_from(users)
+            .where(users.c.role == Role.ADMIN, users.c.deleted.is_(False))
         ).scalar_one()
         if admins <= 1:
             raise InvalidInput.field("id", "The last administrator can not be deleted")
     for mailbox_id, target in assign_to.items():
         require_user(tx.conn, target, f"assignTo[{mailbox_id}]")
-    ids = list(tx.conn.execute(select(conversations.c.id).where(conversations.c.user_id == user_id)).scalars())
+    ids = list(
+        tx.conn.execute(
+            select(conversations.c.id).where(conversations.c.user_id == user_id)
+        ).scalars()
+    )
     changes = []
     for convo in lock_rows(tx.conn, ids):
         for type_ in assign(tx, convo, assign_to.get(convo.mailbox_id), by_user):
             changes.append((type_, convo.id))
     tx.conn.execute(mailbox_user.delete().where(mailbox_user.c.user_id == user_id))
-    tx.conn.execute(update(users).where(users.c.id == user_id).values(deleted=True, updated_at=tx.now))
+    tx.conn.execute(
+        update(users).where(users.c.id == user_id).values(deleted=True, updated_at=tx.now)
+    )
     announce(tx, changes)

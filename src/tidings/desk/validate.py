@@ -10,7 +10,9 @@ from tidings.desk import enums
 from tidings.errors import InvalidInput
 
 
-def text(body: dict[str, Any], key: str, *, max_len: int | None = None, path: str | None = None) -> str | None:
+def text(
+    body: dict[str, Any], key: str, *, max_len: int | None = None, path: str | None = None
+) -> str | None:
     value = body.get(key)
     name = path or key
     if value is None:

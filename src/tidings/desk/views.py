@@ -165,7 +165,9 @@ def conversations_json(
     user_ids: set[int] = set()
     customer_ids: set[int] = set()
     for row in rows.values():
-        user_ids.update(x for x in (row.user_id, row.created_by_user_id, row.closed_by_user_id) if x)
+        user_ids.update(
+            x for x in (row.user_id, row.created_by_user_id, row.closed_by_user_id) if x
+        )
         customer_ids.update(x for x in (row.customer_id, row.created_by_customer_id) if x)
     for convo_threads in thread_rows.values():
         for t in convo_threads:
@@ -176,10 +178,9 @@ def conversations_json(
     tag_names = _tags_of(conn, list(rows)) if with_tags else {}
     result = []
     for convo_id in ids:
-        row = rows.get(convo_id)
-        if row is None:
+        if convo_id not in rows:
             continue
-        item = _conversation(row, people)
+        item = _conversation(rows[convo_id], people)
         embedded: Json = {}
         if with_threads:
             embedded["threads"] = [

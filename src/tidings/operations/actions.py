@@ -43,11 +43,15 @@ ACTIONS: dict[str, ChunkAction] = {
     "status": lambda tx, ids, p, by: _status(tx, ids, p["status"], by or 0),
     "assign": lambda tx, ids, p, by: _assign(tx, ids, p.get("user"), by or 0),
     "move": lambda tx, ids, p, by: _move(tx, ids, p["mailboxId"], by or 0),
-    "tag": lambda tx, ids, p, by: tags.set_tags(tx, ids, p["tags"], replace=p.get("replace", False)),
+    "tag": lambda tx, ids, p, by: tags.set_tags(
+        tx, ids, p["tags"], replace=p.get("replace", False)
+    ),
 }
 
 
-def parse_params(tx_conn: Any, action: str, raw: dict[str, Any], by_user: int | None) -> dict[str, Any]:
+def parse_params(
+    tx_conn: Any, action: str, raw: dict[str, Any], by_user: int | None
+) -> dict[str, Any]:
     """Validate an action's params before anything runs; returns the normalised params."""
     if action in ("status", "assign", "move") and by_user is None:
         raise InvalidInput.field("byUser", "byUser parameter is required.")
@@ -67,7 +71,10 @@ def parse_params(tx_conn: Any, action: str, raw: dict[str, Any], by_user: int | 
             raise InvalidInput.field("params.mailboxId", "`params.mailboxId` is required")
         return {"mailboxId": convos.require_mailbox(tx_conn, mailbox_id, "params.mailboxId")}
     if action == "tag":
-        return {"tags": tags.parse_names(raw.get("tags"), "params.tags"), "replace": v.boolean(raw, "replace")}
+        return {
+            "tags": tags.parse_names(raw.get("tags"), "params.tags"),
+            "replace": v.boolean(raw, "replace"),
+        }
     if action == "empty_trash":
         folder = raw.get("folder", "deleted")
         if folder not in ("deleted", "spam"):

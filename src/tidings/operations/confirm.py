@@ -22,17 +22,26 @@ def ids_digest(ids: Sequence[int]) -> str:
 
 def _mac(secret: str, action: str, params: dict[str, Any], digest: str, expires: int) -> str:
     message = b"|".join(
-        [action.encode(), orjson.dumps(params, option=orjson.OPT_SORT_KEYS), digest.encode(), str(expires).encode()]
+        [
+            action.encode(),
+            orjson.dumps(params, option=orjson.OPT_SORT_KEYS),
+            digest.encode(),
+            str(expires).encode(),
+        ]
     )
     return hmac.new(secret.encode(), message, hashlib.sha256).hexdigest()[:32]
 
 
-def issue(secret: str, action: str, params: dict[str, Any], ids: Sequence[int], expires: datetime) -> str:
+def issue(
+    secret: str, action: str, params: dict[str, Any], ids: Sequence[int], expires: datetime
+) -> str:
     stamp = int(expires.timestamp())
     return f"{stamp}.{_mac(secret, action, params, ids_digest(ids), stamp)}"
 
 
-def check(secret: str, token: str, action: str, params: dict[str, Any], ids: Sequence[int], now: datetime) -> str | None:
+def check(
+    secret: str, token: str, action: str, params: dict[str, Any], ids: Sequence[int], now: datetime
+) -> str | None:
     """None when the token confirms this selection now; otherwise why not."""
     stamp_text, _, mac = token.partition(".")
     if not stamp_text.isdigit() or not mac:
@@ -41,5 +50,8 @@ def check(secret: str, token: str, action: str, params: dict[str, Any], ids: Seq
         return "confirmToken has expired; run the operation with dryRun again"
     expected = _mac(secret, action, params, ids_digest(ids), int(stamp_text))
     if not hmac.compare_digest(expected, mac):
-        return "confirmToken does not match this selection (it changed since the dry run); run dryRun again"
+        return (
+            "confirmToken does not match this selection (it changed since the dry run);"
+            " run dryRun again"
+        )
     return None

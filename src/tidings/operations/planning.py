@@ -50,17 +50,33 @@ def parse(conn: Connection, body: dict[str, Any]) -> Request:
         raise InvalidInput.field("timeoutSeconds", "`timeoutSeconds` must be 1 or more")
     ids, selection = _select(conn, action, body, params)
     if len(ids) > MAX_SELECTION:
-        raise InvalidInput.field("conversationIds", f"At most {MAX_SELECTION} conversations per operation")
+        raise InvalidInput.field(
+            "conversationIds", f"At most {MAX_SELECTION} conversations per operation"
+        )
     token = v.text(body, "confirmToken")
-    return Request(action, ids, params, by_user, v.boolean(body, "atomic"), timeout, v.boolean(body, "dryRun"), token, selection)
+    return Request(
+        action,
+        ids,
+        params,
+        by_user,
+        v.boolean(body, "atomic"),
+        timeout,
+        v.boolean(body, "dryRun"),
+        token,
+        selection,
+    )
 
 
-def _select(conn: Connection, action: str, body: dict[str, Any], params: dict[str, Any]) -> tuple[list[int], dict[str, Any]]:
+def _select(
+    conn: Connection, action: str, body: dict[str, Any], params: dict[str, Any]
+) -> tuple[list[int], dict[str, Any]]:
     if "conversationIds" in body and "filter" in body:
         raise InvalidInput.field("filter", "Give either `conversationIds` or `filter`, not both")
     if "conversationIds" in body:
         raw = body["conversationIds"]
-        if not isinstance(raw, list) or not all(isinstance(i, int) and not isinstance(i, bool) for i in raw):
+        if not isinstance(raw, list) or not all(
+            isinstance(i, int) and not isinstance(i, bool) for i in raw
+        ):
             raise InvalidInput.field("conversationIds", "`conversationIds` must be a list of ids")
         ids = list(dict.fromkeys(raw))
         return ids, {"conversationIds": len(ids)}
@@ -70,7 +86,9 @@ def _select(conn: Connection, action: str, body: dict[str, Any], params: dict[st
     if action == "empty_trash":
         mailbox_id = v.integer(f, "mailboxId", path="filter.mailboxId")
         if mailbox_id is None:
-            raise InvalidInput.field("filter.mailboxId", "`filter.mailboxId` is required to empty a folder")
+            raise InvalidInput.field(
+                "filter.mailboxId", "`filter.mailboxId` is required to empty a folder"
+            )
         convos.require_mailbox(conn, mailbox_id, "filter.mailboxId")
         folder = FolderType.SPAM if params.get("folder") == "spam" else FolderType.DELETED
         return folder_conversation_ids(conn, mailbox_id, folder), {"filter": f}
@@ -82,7 +100,9 @@ def _select(conn: Connection, action: str, body: dict[str, Any], params: dict[st
         statuses=[status] if status else None,
         state=v.enum_value(f, "state", State, path="filter.state"),
         tag=tags.normalize(f["tag"]) if isinstance(f.get("tag"), str) else None,
-        updated_before=v.date(f["updatedBefore"], "filter.updatedBefore") if f.get("updatedBefore") else None,
+        updated_before=v.date(f["updatedBefore"], "filter.updatedBefore")
+        if f.get("updatedBefore")
+        else None,
     )
     return matching_conversation_ids(conn, cf), {"filter": f}
 
@@ -101,7 +121,8 @@ def queue(tx: Tx, req: Request, secret: str) -> str:
     if req.action in DESTRUCTIVE:
         if not req.confirm_token:
             raise ConfirmationRequired(
-                f"`{req.action}` destroys conversations: run it with dryRun first and send the confirmToken it returns"
+                f"`{req.action}` destroys conversations: run it with dryRun first"
+                " and send the confirmToken it returns"
             )
         if why := confirm.check(secret, req.confirm_token, req.action, req.params, req.ids, tx.now):
             raise ConfirmationRequired(why)

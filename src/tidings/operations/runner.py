@@ -105,9 +105,13 @@ class Runner:
     def _apply(self, tx: Tx, op: Any, items: Sequence[tuple[int, int]]) -> None:
         ids = [cid for _, cid in items]
         existing = {r.id for r in lock_rows(tx.conn, ids)}
-        changed = ACTIONS[op.action](tx, [i for i in ids if i in existing], op.params, op.by_user_id)
+        changed = ACTIONS[op.action](
+            tx, [i for i in ids if i in existing], op.params, op.by_user_id
+        )
         missing = [i for i in ids if i not in existing]
-        store.mark(tx.conn, op.id, (items[0][0], items[-1][0]), {"changed": changed, "missing": missing})
+        store.mark(
+            tx.conn, op.id, (items[0][0], items[-1][0]), {"changed": changed, "missing": missing}
+        )
         self._count(tx, op.id)
 
     def _count(self, tx: Tx, op_id: str) -> None:
@@ -132,7 +136,15 @@ class Runner:
         self._finish(tx, op_id, "completed", digest=digest)
 
     def _finish(self, tx: Tx, op_id: str, status: str, **fields: Any) -> None:
-        store.set_fields(tx.conn, op_id, status=status, finished_at=tx.now, lease_owner=None, lease_until=None, **fields)
+        store.set_fields(
+            tx.conn,
+            op_id,
+            status=status,
+            finished_at=tx.now,
+            lease_owner=None,
+            lease_until=None,
+            **fields,
+        )
         self._emit(tx, f"operation.{status}", op_id)
 
     def _check_stop(self, op_id: str) -> bool:
@@ -144,8 +156,14 @@ class Runner:
             if op.cancel_requested:
                 self._finish(tx, op_id, "cancelled")
                 return True
-            if op.timeout_seconds and op.started_at and tx.now - op.started_at > timedelta(seconds=op.timeout_seconds):
-                self._finish(tx, op_id, "timed_out", error=f"Operation exceeded {op.timeout_seconds} seconds")
+            if (
+                op.timeout_seconds
+                and op.started_at
+                and tx.now - op.started_at > timedelta(seconds=op.timeout_seconds)
+            ):
+                self._finish(
+                    tx, op_id, "timed_out", error=f"Operation exceeded {op.timeout_seconds} seconds"
+                )
                 return True
         return False
 
@@ -177,7 +195,9 @@ class Runner:
 
     def prune_events(self) -> int:
         with self.db.write() as conn:
-            return event_log.prune(conn, event_log.retention_cutoff(self.clock(), self.settings.event_retention_days))
+            return event_log.prune(
+                conn, event_log.retention_cutoff(self.clock(), self.settings.event_retention_days)
+            )
 
 
 class WorkerThread:

@@ -34,10 +34,16 @@ def get(conn: Connection, op_id: str, *, lock: bool = False) -> Any:
     return conn.execute(query).first()
 
 
-def list_recent(conn: Connection, status: str | None, limit: int, offset: int) -> tuple[list[Any], int]:
+def list_recent(
+    conn: Connection, status: str | None, limit: int, offset: int
+) -> tuple[list[Any], int]:
     where = [operations.c.status == status] if status else []
     rows = conn.execute(
-        select(operations).where(*where).order_by(operations.c.created_at.desc(), operations.c.id.desc()).limit(limit).offset(offset)
+        select(operations)
+        .where(*where)
+        .order_by(operations.c.created_at.desc(), operations.c.id.desc())
+        .limit(limit)
+        .offset(offset)
     ).all()
     total = conn.execute(select(func.count()).select_from(operations).where(*where)).scalar_one()
     return list(rows), int(total)
@@ -59,7 +65,11 @@ def claim(conn: Connection, owner: str, now: datetime, until: datetime) -> str |
     op_id = conn.execute(query).scalar()
     if op_id is None:
         return None
-    conn.execute(update(operations).where(operations.c.id == op_id).values(lease_owner=owner, lease_until=until))
+    conn.execute(
+        update(operations)
+        .where(operations.c.id == op_id)
+        .values(lease_owner=owner, lease_until=until)
+    )
     return str(op_id)
 
 
@@ -84,14 +94,20 @@ def next_items(conn: Connection, op_id: str, limit: int | None) -> list[tuple[in
     return [(int(p), int(c)) for p, c in conn.execute(query)]
 
 
-def mark(conn: Connection, op_id: str, positions: tuple[int, int], outcomes: dict[str, list[int]]) -> None:
+def mark(
+    conn: Connection, op_id: str, positions: tuple[int, int], outcomes: dict[str, list[int]]
+) -> None:
     first, last = positions
     in_chunk = and_(
         operation_items.c.operation_id == op_id,
         operation_items.c.position >= first,
         operation_items.c.position <= last,
     )
-    conn.execute(update(operation_items).where(in_chunk, operation_items.c.outcome.is_(None)).values(outcome="unchanged"))
+    conn.execute(
+        update(operation_items)
+        .where(in_chunk, operation_items.c.outcome.is_(None))
+        .values(outcome="unchanged")
+    )
     for outcome, ids in outcomes.items():
         for start in range(0, len(ids), 900):
             conn.execute(

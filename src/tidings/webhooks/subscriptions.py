@@ -9,6 +9,7 @@ from typing import Any
 from sqlalchemy import Connection, delete, insert, select
 
 from tidings.clock import isoformat
+from tidings.db.rows import insert_returning_id
 from tidings.db.schema import webhooks
 from tidings.desk import validate as v
 from tidings.errors import InvalidInput, NotFound
@@ -30,12 +31,16 @@ def create_webhook(tx: Tx, body: dict[str, Any], allowed: list[Network]) -> int:
     events = [n for n in dict.fromkeys(names) if n in ALL_EVENTS]
     if not events:
         raise InvalidInput.field("events", "`events` must name at least one known event")
-    return int(
-        tx.conn.execute(
-            insert(webhooks).values(
-                url=url, events=events, mailboxes=[], secret=new_secret(), created_at=tx.now, updated_at=tx.now
-            )
-        ).inserted_primary_key[0]
+    return insert_returning_id(
+        tx.conn,
+        insert(webhooks).values(
+            url=url,
+            events=events,
+            mailboxes=[],
+            secret=new_secret(),
+            created_at=tx.now,
+            updated_at=tx.now,
+        ),
     )
 
 

@@ -16,7 +16,9 @@ Network = ipaddress.IPv4Network | ipaddress.IPv6Network
 def parse_networks(spec: str | None) -> list[Network]:
     if not spec:
         return []
-    return [ipaddress.ip_network(part.strip(), strict=False) for part in spec.split(",") if part.strip()]
+    return [
+        ipaddress.ip_network(part.strip(), strict=False) for part in spec.split(",") if part.strip()
+    ]
 
 
 def is_public(address: ipaddress.IPv4Address | ipaddress.IPv6Address) -> bool:
@@ -42,5 +44,8 @@ def refusal(url: str, allowed: list[Network], resolve: bool = True) -> str | Non
         addresses = [ipaddress.ip_address(info[4][0]) for info in infos]
     for address in addresses:
         if not is_public(address) and not any(address in net for net in allowed):
-            return f"{address} is not a public address; allowlist it with TIDINGS_WEBHOOK_ALLOWED_NETWORKS"
+            return (
+                f"{address} is not a public address;"
+                " allowlist it with TIDINGS_WEBHOOK_ALLOWED_NETWORKS"
+            )
     return None

@@ -20,4 +20,6 @@ def download(attachment_id: int, ctx: Context = Depends(context)) -> Response:
     if row is None:
         raise NotFound()
     disposition = f'attachment; filename="{row.file_name.replace(chr(34), "")}"'
-    return Response(row.data, media_type=row.mime_type, headers={"Content-Disposition": disposition})
+    return Response(
+        row.data, media_type=row.mime_type, headers={"Content-Disposition": disposition}
+    )

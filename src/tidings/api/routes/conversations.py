@@ -29,7 +29,9 @@ def list_conversations(
     mailboxId: str | None = None,
     folderId: int | None = None,
     status: str | None = None,
-    state: str | None = Query(None, description="draft, published (default) or deleted; `all` for every state"),
+    state: str | None = Query(
+        None, description="draft, published (default) or deleted; `all` for every state"
+    ),
     type: str | None = None,
     assignedTo: str | None = None,
     customerEmail: str | None = None,
@@ -74,7 +76,9 @@ def list_conversations(
     pg = params.page(page, pageSize, ctx.settings.max_page_size)
     with ctx.read() as conn:
         ids, total = list_conversation_ids(conn, f, field, descending, pg)
-        items = conversations_json(conn, ids, with_threads="threads" in embedded, with_tags="tags" in embedded)
+        items = conversations_json(
+            conn, ids, with_threads="threads" in embedded, with_tags="tags" in embedded
+        )
     return page_of("conversations", items, pg, total)
 
 
@@ -89,12 +93,17 @@ def _state_filter(value: str | None) -> int | None:
 
 
 @router.get("/conversations/{convo_id}")
-def get_conversation(convo_id: int, ctx: Context = Depends(context), embed: str | None = None) -> Response:
+def get_conversation(
+    convo_id: int, ctx: Context = Depends(context), embed: str | None = None
+) -> Response:
     embedded = params.embeds(embed)
     with_threads = embedded is None or "threads" in embedded
     with ctx.read() as conn:
         found = conversations_json(
-            conn, [convo_id], with_threads=with_threads, with_tags=bool(embedded and "tags" in embedded)
+            conn,
+            [convo_id],
+            with_threads=with_threads,
+            with_tags=bool(embedded and "tags" in embedded),
         )
     if not found:
         raise NotFound()
@@ -121,7 +130,9 @@ def _update(ctx: Context, convo_id: int, body: dict[str, Any]) -> Response:
 
 
 @router.put("/conversations/{convo_id}", status_code=204)
-async def update_conversation(convo_id: int, request: Request, ctx: Context = Depends(context)) -> Response:
+async def update_conversation(
+    convo_id: int, request: Request, ctx: Context = Depends(context)
+) -> Response:
     body = await json_body(request)
     body.pop("api_key", None)
     return await run_in_threadpool(_update, ctx, convo_id, body)
@@ -144,12 +155,18 @@ def _thread(ctx: Context, convo_id: int, body: dict[str, Any]) -> Response:
         thread_id = convos.add_thread(tx, convo_id, body)
         convo = conversation_json(tx.conn, convo_id)
     assert convo is not None
-    thread = next(t for t in convo["_embedded"]["threads"] if t["id"] == thread_id) if body.get("state") != "draft" else {"id": thread_id}
+    thread = (
+        next(t for t in convo["_embedded"]["threads"] if t["id"] == thread_id)
+        if body.get("state") != "draft"
+        else {"id": thread_id}
+    )
     return created(thread_id, thread)
 
 
 @router.post("/conversations/{convo_id}/threads", status_code=201)
-async def create_thread(convo_id: int, request: Request, ctx: Context = Depends(context)) -> Response:
+async def create_thread(
+    convo_id: int, request: Request, ctx: Context = Depends(context)
+) -> Response:
     body = await json_body(request)
     return await run_in_threadpool(_thread, ctx, convo_id, body)
 
@@ -192,7 +209,9 @@ def _merge(ctx: Context, convo_id: int, body: dict[str, Any]) -> Response:
 
 
 @router.post("/conversations/{convo_id}/merge", status_code=204)
-async def merge_conversations(convo_id: int, request: Request, ctx: Context = Depends(context)) -> Response:
+async def merge_conversations(
+    convo_id: int, request: Request, ctx: Context = Depends(context)
+) -> Response:
     """Tidings extension: merge `conversationId` into this conversation."""
     body = await json_body(request)
     return await run_in_threadpool(_merge, ctx, convo_id, body)

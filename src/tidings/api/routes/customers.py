@@ -70,7 +70,9 @@ def _update(ctx: Context, customer_id: int, body: dict[str, Any]) -> Response:
 
 
 @router.put("/customers/{customer_id}", status_code=204)
-async def update_customer(customer_id: int, request: Request, ctx: Context = Depends(context)) -> Response:
+async def update_customer(
+    customer_id: int, request: Request, ctx: Context = Depends(context)
+) -> Response:
     body = await json_body(request)
     body.pop("api_key", None)
     return await run_in_threadpool(_update, ctx, customer_id, body)

@@ -7,9 +7,9 @@ from starlette.responses import Response
 
 from tidings.api.context import Context, context
 from tidings.api.responses import JSON
+from tidings.errors import InvalidInput
 from tidings.events import log
 from tidings.events.catalog import ALL_EVENTS
-from tidings.errors import InvalidInput
 
 router = APIRouter(tags=["events"])
 
@@ -17,7 +17,9 @@ router = APIRouter(tags=["events"])
 @router.get("/events")
 def list_events(
     ctx: Context = Depends(context),
-    after: str | None = Query(None, description="The `cursor.next` of the previous page; omit to start at the beginning"),
+    after: str | None = Query(
+        None, description="The `cursor.next` of the previous page; omit to start at the beginning"
+    ),
     limit: int = Query(100, description="1 to 1000"),
     type: str | None = Query(None, description="Comma-separated event types"),
     mailboxId: int | None = None,

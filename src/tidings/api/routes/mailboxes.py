@@ -21,7 +21,10 @@ router = APIRouter(tags=["mailboxes"])
 
 @router.get("/mailboxes")
 def list_mailboxes(
-    ctx: Context = Depends(context), userId: int | None = None, page: int | None = None, pageSize: int | None = None
+    ctx: Context = Depends(context),
+    userId: int | None = None,
+    page: int | None = None,
+    pageSize: int | None = None,
 ) -> Response:
     pg = params.page(page, pageSize, ctx.settings.max_page_size)
     with ctx.read() as conn:

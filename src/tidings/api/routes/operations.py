@@ -21,7 +21,9 @@ def _create(ctx: Context, body: dict[str, Any]) -> Response:
     with ctx.change() as tx:
         req = planning.parse(tx.conn, body)
         if req.dry_run:
-            return JSON(planning.dry_run(req, ctx.secret, tx.now, ctx.settings.confirm_token_ttl_seconds))
+            return JSON(
+                planning.dry_run(req, ctx.secret, tx.now, ctx.settings.confirm_token_ttl_seconds)
+            )
         op_id = planning.queue(tx, req, ctx.secret)
         row = store.get(tx.conn, op_id)
     ctx.wake_workers()
@@ -36,7 +38,10 @@ async def create_operation(request: Request, ctx: Context = Depends(context)) ->
 
 @router.get("/operations")
 def list_operations(
-    ctx: Context = Depends(context), status: str | None = None, page: int | None = None, pageSize: int | None = None
+    ctx: Context = Depends(context),
+    status: str | None = None,
+    page: int | None = None,
+    pageSize: int | None = None,
 ) -> Response:
     if status is not None and status not in store.ACTIVE + store.FINISHED:
         raise InvalidInput.field("status", "unknown operation status")

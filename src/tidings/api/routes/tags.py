@@ -15,7 +15,10 @@ router = APIRouter(tags=["tags"])
 
 @router.get("/tags")
 def list_tags(
-    ctx: Context = Depends(context), conversationId: int | None = None, page: int | None = None, pageSize: int | None = None
+    ctx: Context = Depends(context),
+    conversationId: int | None = None,
+    page: int | None = None,
+    pageSize: int | None = None,
 ) -> Response:
     pg = params.page(page, pageSize, ctx.settings.max_page_size)
     with ctx.read() as conn:

@@ -20,7 +20,10 @@ router = APIRouter(tags=["users"])
 
 @router.get("/users")
 def list_users(
-    ctx: Context = Depends(context), email: str | None = None, page: int | None = None, pageSize: int | None = None
+    ctx: Context = Depends(context),
+    email: str | None = None,
+    page: int | None = None,
+    pageSize: int | None = None,
 ) -> Response:
     pg = params.page(page, pageSize, ctx.settings.max_page_size)
     with ctx.read() as conn:
