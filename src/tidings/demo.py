@@ -15,6 +15,7 @@ from tidings.db.schema import users
 from tidings.desk import conversations as convos
 from tidings.desk import customers, lifecycle, mailboxes, tags
 from tidings.desk import users as agents
+from tidings.desk.announce import announce
 from tidings.desk.enums import Role, Status
 from tidings.events.outbox import transaction
 
@@ -143,15 +144,12 @@ def load(
 
 
 def _conversation(
-    tx: object,
+    tx: Tx,
     rnd: random.Random,
     user_ids: list[int],
     mailbox_ids: list[int],
     customer_ids: list[int],
 ) -> None:
-    from tidings.events.outbox import Tx
-
-    assert isinstance(tx, Tx)
     n = rnd.randint(1000, 99999)
     subject, text = rnd.choice(TOPICS)
     agent = rnd.choice(user_ids)
@@ -193,8 +191,6 @@ def _conversation(
     roll = rnd.random()
     if roll < 0.05:
         row = convos.lock(tx.conn, convo_id)
-        from tidings.desk.announce import announce
-
         announce(tx, [(t, convo_id) for t in convos.change_status(tx, row, Status.SPAM, agent)])
     elif roll < 0.12:
         lifecycle.soft_delete(tx, [convo_id], agent)

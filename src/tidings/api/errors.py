@@ -11,7 +11,14 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import Response
 
 from tidings.api.responses import JSON
-from tidings.errors import FieldError, MethodNotAllowed, NotAuthorized, NotFound, TidingsError
+from tidings.errors import (
+    FieldError,
+    InvalidInput,
+    MethodNotAllowed,
+    NotAuthorized,
+    NotFound,
+    TidingsError,
+)
 
 log = logging.getLogger("tidings.api")
 
@@ -46,8 +53,6 @@ def install(app: FastAPI) -> None:
             FieldError(".".join(str(p) for p in e["loc"][1:]) or "body", str(e["msg"]), "JSON")
             for e in exc.errors()
         ]
-        from tidings.errors import InvalidInput
-
         return error_response(InvalidInput(errors=errors))
 
     @app.exception_handler(StarletteHTTPException)

@@ -7,8 +7,15 @@ from typing import Any
 from sqlalchemy import Connection, Row, delete, insert, select, update
 
 from tidings.db.rows import insert_returning_id
-from tidings.db.schema import conversation_folder, conversations, folders, mailboxes, users
-from tidings.desk import customers
+from tidings.db.schema import (
+    conversation_folder,
+    conversations,
+    customer_emails,
+    folders,
+    mailboxes,
+    users,
+)
+from tidings.desk import customers, lifecycle
 from tidings.desk import validate as v
 from tidings.desk.announce import announce
 from tidings.desk.enums import (
@@ -205,8 +212,6 @@ def _next_number(conn: Connection, mailbox_id: int) -> int:
 
 
 def _customer_email(conn: Connection, customer_id: int) -> str | None:
-    from tidings.db.schema import customer_emails
-
     return conn.execute(
         select(customer_emails.c.email)
         .where(customer_emails.c.customer_id == customer_id)
@@ -343,8 +348,6 @@ def change_subject(tx: Tx, convo: Row[Any], subject: str) -> list[str]:
 
 def update_conversation(tx: Tx, convo_id: int, body: dict[str, Any]) -> None:
     """PUT /api/conversations/{id}: fields applied in the order given, events in that order."""
-    from tidings.desk import lifecycle
-
     lock(tx.conn, convo_id)
     by_user = v.integer(body, "byUser")
     needs_user = {"status", "assignTo", "mailboxId", "state"} & set(body)

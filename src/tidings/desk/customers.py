@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import Connection, delete, func, insert, select, update
+from sqlalchemy import Connection, Text, delete, func, insert, select, update
 
 from tidings.db.rows import insert_returning_id
 from tidings.db.schema import customer_emails, customers
@@ -190,7 +190,7 @@ def find_or_create(tx: Tx, body: Any, path: str = "customer") -> int:
     if phone:
         found = tx.conn.execute(
             select(customers.c.id)
-            .where(func.cast(customers.c.phones, v_string()).like(f"%{phone}%"))
+            .where(func.cast(customers.c.phones, Text()).like(f"%{phone}%"))
             .limit(1)
         ).first()
         if found:
@@ -198,12 +198,6 @@ def find_or_create(tx: Tx, body: Any, path: str = "customer") -> int:
     if not email and not phone:
         raise InvalidInput.field(path, f"`{path}` needs an `id`, `email` or `phone`")
     return create_customer(tx, {**body, "email": email} if email else body)
-
-
-def v_string() -> Any:
-    from sqlalchemy import Text
-
-    return Text()
 
 
 def exists(conn: Connection, customer_id: int) -> bool:

@@ -7,6 +7,7 @@ from collections.abc import Sequence
 from sqlalchemy import delete, insert, select
 
 from tidings.db.schema import conversation_tag, tags
+from tidings.desk.announce import announce
 from tidings.desk.lifecycle import lock_rows
 from tidings.errors import InvalidInput
 from tidings.events.outbox import Tx
@@ -74,7 +75,5 @@ def set_tags(
                 [{"conversation_id": convo.id, "tag_id": t} for t in sorted(target - current)],
             )
         changed.append(convo.id)
-    from tidings.desk.announce import announce
-
     announce(tx, [("convo.tags", i) for i in changed], with_tags=True)
     return changed

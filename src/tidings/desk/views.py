@@ -28,6 +28,7 @@ from tidings.db.schema import (
 )
 from tidings.desk.enums import (
     ACTION_NAMES,
+    PHOTO_TYPES,
     Action,
     ConversationType,
     EmailType,
@@ -341,8 +342,6 @@ def customers_json(conn: Connection, ids: Sequence[int]) -> list[Json]:
 
 
 def _customer(row: Row[Any], emails: list[Json]) -> Json:
-    from tidings.desk.enums import PHOTO_TYPES
-
     address = row.address or {}
     photo_type = PHOTO_TYPES[row.photo_type] if row.photo_type is not None else None
     return {

@@ -13,6 +13,7 @@ import logging
 import os
 import socket
 import threading
+import time
 from collections.abc import Sequence
 from datetime import datetime, timedelta
 from typing import Any
@@ -220,8 +221,6 @@ class WorkerThread:
 
     def _loop(self) -> None:
         last_prune = 0.0
-        import time
-
         while not self._stop.is_set():
             try:
                 busy = self.runner.run_once()
