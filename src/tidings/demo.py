@@ -17,7 +17,7 @@ from tidings.desk import customers, lifecycle, mailboxes, tags
 from tidings.desk import users as agents
 from tidings.desk.announce import announce
 from tidings.desk.enums import Role, Status
-from tidings.events.outbox import transaction
+from tidings.events.outbox import Tx, transaction
 
 FIRST = [
     "Ann",
