@@ -225,6 +225,10 @@ def add_thread(tx: Tx, convo_id: int, body: dict[str, Any]) -> int:
     convo = lock(tx.conn, convo_id)
     new = parse_thread(tx, body, -1, convo.customer_id, path="thread")
     thread_id = insert_thread(tx, convo_id, new)
+    if new.state == ThreadState.DRAFT:
+        # A draft is not part of the conversation yet (threads embed published ones
+        # only): nothing about the conversation changed, so nothing is announced.
+        return thread_id
     announce(tx, [(t, convo_id) for t in record_reply(tx, convo, new)])
     return thread_id
 
