@@ -79,7 +79,24 @@ async def json_body(request: Request) -> dict[str, Any]:
         raise InvalidInput.field("body", "Request body is not valid JSON") from None
     if not isinstance(value, dict):
         raise InvalidInput.field("body", "Request body must be a JSON object")
+    if b"\\u0000" in raw and _has_nul(value):
+        # PostgreSQL cannot store NUL in text; refuse it on every database alike.
+        raise InvalidInput.field("body", "Request body may not contain NUL (\\u0000) characters")
     return value
+
+
+def _has_nul(value: Any) -> bool:
+    stack = [value]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, str) and "\x00" in item:
+            return True
+        if isinstance(item, dict):
+            stack.extend(item.keys())
+            stack.extend(item.values())
+        elif isinstance(item, list):
+            stack.extend(item)
+    return False
 
 
 async def authorize(request: Request) -> None:

@@ -7,6 +7,7 @@ from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
+from sqlalchemy.exc import DataError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import Response
 
@@ -42,6 +43,26 @@ def error_response(exc: TidingsError) -> Response:
     return JSON(error_body(exc), status_code=exc.status)
 
 
+_INT64_MAX = 2**63 - 1
+
+
+def _beyond_int64(value: object) -> bool:
+    digits = str(value).lstrip("-")
+    return digits.isascii() and digits.isdigit() and (len(digits) > 19 or int(digits) > _INT64_MAX)
+
+
+def out_of_range(request: Request) -> TidingsError:
+    """A value the database cannot hold (SQLite's OverflowError, PostgreSQL's
+    DataError): an id in the path beyond 64 bits names no row (404); anything else
+    is the client's input (400), naming the query parameter when one is to blame."""
+    if any(_beyond_int64(v) for v in request.path_params.values()):
+        return NotFound()
+    for name, value in request.query_params.multi_items():
+        if _beyond_int64(value):
+            return InvalidInput.field(name, f"`{name}` is out of range", "query")
+    return InvalidInput.field("body", "A value in the request is out of range")
+
+
 def install(app: FastAPI) -> None:
     @app.exception_handler(TidingsError)
     async def _tidings(_: Request, exc: TidingsError) -> Response:
@@ -64,6 +85,12 @@ def install(app: FastAPI) -> None:
         err = TidingsError(str(exc.detail))
         err.status = exc.status_code
         return error_response(err)
+
+    @app.exception_handler(OverflowError)
+    @app.exception_handler(DataError)
+    async def _out_of_range(request: Request, exc: Exception) -> Response:
+        log.info("value out of range for the database: %s", exc)
+        return error_response(out_of_range(request))
 
     @app.exception_handler(Exception)
     async def _unexpected(_: Request, exc: Exception) -> Response:

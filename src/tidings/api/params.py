@@ -19,6 +19,8 @@ def page(number: int | None, size: int | None, max_size: int) -> Page:
         raise InvalidInput.field("page", "`page` must be 1 or more")
     if size < 1 or size > max_size:
         raise InvalidInput.field("pageSize", f"`pageSize` must be between 1 and {max_size}")
+    if (number - 1) * size > 2**63 - 1:  # the offset must fit the database's 64 bits
+        raise InvalidInput.field("page", "`page` is out of range")
     return Page(number, size)
 
 

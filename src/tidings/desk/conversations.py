@@ -107,7 +107,7 @@ def parse_thread(
         path=f"{where}.state",
     )
     new.state = ThreadState(state) if state else ThreadState.PUBLISHED
-    new.imported = v.boolean(item, "imported")
+    new.imported = v.boolean(item, "imported", path=f"{where}.imported")
     if new.imported and item.get("createdAt"):
         new.created_at = v.date(item["createdAt"], f"{where}.createdAt")
     new.to = v.string_list(item, "to", path=f"{where}.to")
@@ -116,7 +116,7 @@ def parse_thread(
     files = item.get("attachments") or []
     if not isinstance(files, list):
         raise InvalidInput.field(f"{where}.attachments", "`attachments` must be a list")
-    new.attachments = [decode_attachment(f, i) for i, f in enumerate(files)]
+    new.attachments = [decode_attachment(f, i, f"{where}.") for i, f in enumerate(files)]
     return new
 
 

@@ -41,8 +41,8 @@ def _profile(body: dict[str, Any]) -> dict[str, Any]:
         values["address"] = {k: v.text(address, k, path=f"address.{k}") for k in _ADDRESS_KEYS}
     if "phones" in body or "phone" in body:
         values["phones"] = _typed_list(body, "phones", PHONE_TYPES)
-        if isinstance(body.get("phone"), str) and body["phone"]:
-            values["phones"].append({"value": body["phone"], "type": "work"})
+        if phone := v.text(body, "phone"):
+            values["phones"].append({"value": phone, "type": "work"})
     if "socialProfiles" in body:
         values["social_profiles"] = _typed_list(body, "socialProfiles", None)
     if "websites" in body:
@@ -71,14 +71,16 @@ def _typed_list(
 
 def _emails_for_create(body: dict[str, Any]) -> list[tuple[str, int]]:
     found: list[tuple[str, int]] = []
-    if isinstance(body.get("email"), str) and body["email"]:
-        found.append((body["email"].strip().lower(), EmailType.WORK))
+    if single := v.text(body, "email"):
+        if "@" not in single or len(single.strip()) > 191:
+            raise InvalidInput.field("email", "`email` must be an email address")
+        found.append((single.strip().lower(), EmailType.WORK))
     items = body.get("emails") or []
     if not isinstance(items, list):
         raise InvalidInput.field("emails", "`emails` must be a list")
     for i, item in enumerate(items):
         value = item.get("value") if isinstance(item, dict) else item
-        if not isinstance(value, str) or "@" not in value:
+        if not isinstance(value, str) or "@" not in value or len(value.strip()) > 191:
             raise InvalidInput.field(f"emails[{i}]", "`value` must be an email address")
         kind = (
             v.enum_value(item, "type", EmailType, path=f"emails[{i}].type")
@@ -86,7 +88,10 @@ def _emails_for_create(body: dict[str, Any]) -> list[tuple[str, int]]:
             else None
         )
         found.append((value.strip().lower(), kind or EmailType.WORK))
-    return list(dict.fromkeys(found))
+    unique: dict[str, int] = {}  # one row per address: the first type given wins
+    for email, kind in found:
+        unique.setdefault(email, kind)
+    return list(unique.items())
 
 
 def _taken(conn: Connection, emails: list[str]) -> dict[str, int]:

@@ -179,7 +179,8 @@ def delete_mailbox(tx: Tx, mailbox_id: int) -> int:
 def merge(tx: Tx, target_id: int, source_id: int, by_user: int) -> None:
     """Move the source's threads into the target, then soft-delete the source.
 
-    Announces ``convo.merged`` for the target and ``convo.deleted`` for the source.
+    Announces ``convo.merged`` for the target and ``convo.deleted`` for the source
+    (``convo.updated`` when the source was already deleted: it lost its threads).
     """
     if target_id == source_id:
         raise InvalidInput.field("conversationId", "A conversation cannot be merged with itself")
@@ -224,4 +225,7 @@ def merge(tx: Tx, target_id: int, source_id: int, by_user: int) -> None:
         by_user,
     )
     changes = soft_delete_rows(tx, [source], by_user)
+    if not changes:
+        # Already deleted: not deleted again, but its threads moved all the same.
+        changes = [("convo.updated", source_id)]
     announce(tx, [("convo.merged", target_id), *changes])

@@ -181,7 +181,11 @@ def list_customer_ids(
         where.append(c.last_name == f.last_name)
     if f.phone:
         digits = "".join(ch for ch in f.phone if ch.isdigit()) or f.phone
-        where.append(func.cast(c.phones, c.notes.type).like(f"%{digits}%"))
+        # FreeScout matches the numeric form: strip the punctuation of the stored numbers too.
+        stored: Any = func.cast(c.phones, c.notes.type)
+        for mark in " -().+/":
+            stored = func.replace(stored, mark, "")
+        where.append(stored.like(f"%{digits}%"))
     if f.email:
         where.append(
             c.id.in_(

@@ -21,6 +21,7 @@ from tidings.events.outbox import Tx
 
 _TAGS = re.compile(r"<[^>]+>")
 _SPACE = re.compile(r"\s+")
+_MIME = re.compile(r"[\w!#$&^.+-]+/[\w!#$&^.+-]+( *;[ -~]*)?", re.ASCII)
 
 
 def preview_of(body: str) -> str:
@@ -52,8 +53,8 @@ class NewThread:
     attachments: list[NewAttachment] = field(default_factory=list)
 
 
-def decode_attachment(item: Any, index: int) -> NewAttachment:
-    path = f"attachments[{index}]"
+def decode_attachment(item: Any, index: int, prefix: str = "") -> NewAttachment:
+    path = f"{prefix}attachments[{index}]"
     if not isinstance(item, dict):
         raise InvalidInput.field(path, f"`{path}` must be an object")
     name, mime, data = item.get("fileName"), item.get("mimeType"), item.get("data")
@@ -61,6 +62,8 @@ def decode_attachment(item: Any, index: int) -> NewAttachment:
         raise InvalidInput.field(f"{path}.fileName", "`fileName` is required")
     if not isinstance(mime, str) or not mime:
         raise InvalidInput.field(f"{path}.mimeType", "`mimeType` is required")
+    if not _MIME.fullmatch(mime):  # it is sent back as the Content-Type header
+        raise InvalidInput.field(f"{path}.mimeType", "`mimeType` must be a media type")
     if not isinstance(data, str):
         raise InvalidInput.field(f"{path}.data", "`data` must be base64-encoded file content")
     try:

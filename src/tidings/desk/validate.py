@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import re
 from datetime import UTC, datetime
 from enum import IntEnum
 from typing import Any
 
 from tidings.desk import enums
 from tidings.errors import InvalidInput
+
+_INTEGER = re.compile(r"-?[0-9]{1,19}")
 
 
 def text(
@@ -38,10 +41,12 @@ def integer(body: dict[str, Any], key: str, *, path: str | None = None) -> int |
         return None
     if isinstance(value, bool):
         raise InvalidInput.field(name, f"`{name}` must be an integer")
+    if isinstance(value, str) and _INTEGER.fullmatch(value.strip()):
+        value = int(value)
     if isinstance(value, int):
+        if not -(2**63) <= value < 2**63:  # what the database can hold
+            raise InvalidInput.field(name, f"`{name}` is out of range")
         return value
-    if isinstance(value, str) and value.strip().lstrip("-").isdigit():
-        return int(value)
     raise InvalidInput.field(name, f"`{name}` must be an integer")
 
 
@@ -52,13 +57,16 @@ def required_int(body: dict[str, Any], key: str) -> int:
     return value
 
 
-def boolean(body: dict[str, Any], key: str, default: bool = False) -> bool:
+def boolean(
+    body: dict[str, Any], key: str, default: bool = False, *, path: str | None = None
+) -> bool:
     value = body.get(key, default)
     if isinstance(value, bool):
         return value
     if value in (0, 1, "0", "1", "true", "false"):
         return value in (1, "1", "true")
-    raise InvalidInput.field(key, f"`{key}` must be a boolean")
+    name = path or key
+    raise InvalidInput.field(name, f"`{name}` must be a boolean")
 
 
 def enum_value(
@@ -96,9 +104,11 @@ def date(value: Any, name: str) -> datetime:
         raise InvalidInput.field(name, f"`{name}` must be an ISO 8601 date", "query")
     try:
         parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
-    except ValueError:
+        parsed = parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+        parsed.astimezone(UTC)  # stored in UTC: 0001-01-01T00:00+01:00 has no UTC value
+    except (ValueError, OverflowError):
         raise InvalidInput.field(name, f"`{name}` must be an ISO 8601 date", "query") from None
-    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+    return parsed
 
 
 def obj(body: dict[str, Any], key: str) -> dict[str, Any] | None:

@@ -12,7 +12,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 import orjson
-from sqlalchemy import Connection, delete, select
+from sqlalchemy import Connection, delete, func, select
 
 from tidings.clock import isoformat
 from tidings.db.schema import events
@@ -61,7 +61,16 @@ def event_json(row: Any) -> dict[str, Any]:
 
 
 def prune(conn: Connection, older_than: datetime) -> int:
-    return conn.execute(delete(events).where(events.c.created_at < older_than)).rowcount
+    """Delete the events older than the cutoff, except the newest event of all.
+
+    SQLite numbers a new row ``max(seq) + 1``: on an emptied table positions would
+    start again at 1, behind every reader's cursor, and those readers would skip the
+    new events for good. Keeping the newest row keeps ``seq`` moving forward.
+    """
+    newest = select(func.max(events.c.seq)).scalar_subquery()
+    return conn.execute(
+        delete(events).where(events.c.created_at < older_than, events.c.seq < newest)
+    ).rowcount
 
 
 def retention_cutoff(now: datetime, days: int) -> datetime:

@@ -61,7 +61,10 @@ class Runner:
         self._start(op_id)
         op = self._load(op_id)
         if op.atomic:
-            self._guarded(op_id, lambda: self._run_atomic(op_id))
+            # A cancel (or timeout) that arrived before the run is honoured here too:
+            # once the single transaction starts, it runs to its end.
+            if not self._check_stop(op_id):
+                self._guarded(op_id, lambda: self._run_atomic(op_id))
             return
         while True:
             finished = self._check_stop(op_id)

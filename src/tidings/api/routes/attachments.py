@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from urllib.parse import quote
+
 from fastapi import APIRouter, Depends
 from sqlalchemy import select
 from starlette.responses import Response
@@ -19,7 +21,11 @@ def download(attachment_id: int, ctx: Context = Depends(context)) -> Response:
         row = conn.execute(select(attachments).where(attachments.c.id == attachment_id)).first()
     if row is None:
         raise NotFound()
-    disposition = f'attachment; filename="{row.file_name.replace(chr(34), "")}"'
+    # Headers are Latin-1: an ASCII fallback name plus the exact UTF-8 name (RFC 6266).
+    ascii_name = "".join(c if " " <= c <= "~" and c not in '"\\' else "_" for c in row.file_name)
+    disposition = (
+        f'attachment; filename="{ascii_name}"; filename*=UTF-8\'\'{quote(row.file_name, safe="")}'
+    )
     return Response(
         row.data, media_type=row.mime_type, headers={"Content-Disposition": disposition}
     )

@@ -71,7 +71,10 @@ def list_conversations(
         if assignedTo in ("", "0"):
             f.unassigned = True
         else:
-            f.assigned_to = params.id_list(assignedTo, "assignedTo")[0]  # type: ignore[index]
+            assignee = params.id_list(assignedTo, "assignedTo") or []
+            if len(assignee) != 1:
+                raise InvalidInput.field("assignedTo", "`assignedTo` must be one user id")
+            f.assigned_to = assignee[0]
     field, descending = params.sort(sortField, sortOrder, CONVERSATION_SORTS)
     pg = params.page(page, pageSize, ctx.settings.max_page_size)
     with ctx.read() as conn:
@@ -96,7 +99,7 @@ def _state_filter(value: str | None) -> int | None:
 def get_conversation(
     convo_id: int, ctx: Context = Depends(context), embed: str | None = None
 ) -> Response:
-    embedded = params.embeds(embed)
+    embedded = params.embeds(embed or None)  # Laravel reads `embed=` as no embed
     with_threads = embedded is None or "threads" in embedded
     with ctx.read() as conn:
         found = conversations_json(
@@ -155,10 +158,9 @@ def _thread(ctx: Context, convo_id: int, body: dict[str, Any]) -> Response:
         thread_id = convos.add_thread(tx, convo_id, body)
         convo = conversation_json(tx.conn, convo_id)
     assert convo is not None
-    thread = (
-        next(t for t in convo["_embedded"]["threads"] if t["id"] == thread_id)
-        if body.get("state") != "draft"
-        else {"id": thread_id}
+    # A draft is not among the published threads; it is answered with its id only.
+    thread = next(
+        (t for t in convo["_embedded"]["threads"] if t["id"] == thread_id), {"id": thread_id}
     )
     return created(thread_id, thread)
 

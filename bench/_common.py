@@ -1,0 +1,504 @@
+"""Shared pieces of the benchmarks: a fast data set builder, databases, output.
+
+The data set is written with direct bulk SQL into the tables of ``tidings.db.schema``
+(after ``tidings.db.migrate.upgrade``): ``executemany`` on SQLite, ``COPY`` on
+PostgreSQL. Nothing goes through the desk services, so building 100,000
+conversations takes seconds, not minutes; the rows look like what the services
+write (enumerations as FreeScout's integers, folders consistent with state,
+status and assignee, ``threads_count`` equal to the threads written).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import random
+import re
+import shutil
+import socket
+import sqlite3
+import sys
+import time
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+BENCH = Path(__file__).resolve().parent
+ROOT = BENCH.parent
+CACHE = BENCH / ".cache"
+PG_ENV = "TIDINGS_TEST_PG_URL"
+
+# Bump when the generated rows change, so cached SQLite files are rebuilt.
+DATA_VERSION = 3
+
+sys.path.insert(0, str(ROOT / "src"))
+
+from tidings.db.engine import Database  # noqa: E402
+from tidings.db.migrate import upgrade  # noqa: E402
+from tidings.db.schema import (  # noqa: E402
+    attachments,
+    conversation_folder,
+    conversation_tag,
+    conversations,
+    customer_emails,
+    customers,
+    folders,
+    followers,
+    mailbox_user,
+    mailboxes,
+    tags,
+    threads,
+    users,
+)
+from tidings.desk.enums import FolderType, State, Status  # noqa: E402
+from tidings.desk.folders import MAILBOX_FOLDERS, USER_FOLDERS, folder_type_for  # noqa: E402
+
+
+def emit(record: dict[str, Any]) -> None:
+    """One JSON line per case on stdout (the benchmark's result)."""
+    print(json.dumps(record, separators=(",", ":")), flush=True)
+
+
+def note(message: str) -> None:
+    """Progress for humans, on stderr, so stdout stays JSON lines only."""
+    print(f"[bench {time.strftime('%H:%M:%S')}] {message}", file=sys.stderr, flush=True)
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def busy_cpu_seconds() -> float:
+    """CPU seconds all processes on this machine have used (from /proc/stat)."""
+    with open("/proc/stat") as fh:
+        parts = fh.readline().split()[1:]
+    user, nice, system, _idle, _iowait, irq, softirq, steal = (int(x) for x in parts[:8])
+    return (user + nice + system + irq + softirq + steal) / os.sysconf("SC_CLK_TCK")
+
+
+def percentile(sorted_values: list[float], p: float) -> float:
+    if not sorted_values:
+        return float("nan")
+    k = min(len(sorted_values) - 1, max(0, round(p / 100 * (len(sorted_values) - 1))))
+    return sorted_values[k]
+
+
+def reexec_under_pg_if_needed(need_pg: bool) -> None:
+    """``--db postgresql|both`` without a server: rerun this command under scripts/pg."""
+    if not need_pg or os.environ.get(PG_ENV):
+        return
+    if os.environ.get("TIDINGS_BENCH_UNDER_PG"):
+        raise SystemExit(f"{PG_ENV} is still unset under scripts/pg")
+    note("no PostgreSQL given: starting a throwaway one with scripts/pg")
+    os.environ["TIDINGS_BENCH_UNDER_PG"] = "1"
+    os.execv(str(ROOT / "scripts" / "pg"), [str(ROOT / "scripts" / "pg"), sys.executable, *sys.argv])
+
+
+# --- PostgreSQL databases ------------------------------------------------------------
+
+
+def pg_url(database: str) -> str:
+    from sqlalchemy.engine import make_url
+
+    return make_url(os.environ[PG_ENV]).set(database=database).render_as_string(False)
+
+
+def pg_admin_exec(sql: str) -> None:
+    import psycopg
+
+    with psycopg.connect(os.environ[PG_ENV], autocommit=True) as conn:
+        conn.execute(sql)
+
+
+def pg_drop(name: str) -> None:
+    pg_admin_exec(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+def pg_create(name: str, template: str | None = None) -> str:
+    pg_drop(name)
+    suffix = f' TEMPLATE "{template}"' if template else ""
+    pg_admin_exec(f'CREATE DATABASE "{name}"{suffix}')
+    return pg_url(name)
+
+
+# --- the data set ----------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Spec:
+    """What to build. ``state`` is "mixed" (mostly published) or "deleted" (all in trash)."""
+
+    conversations: int
+    threads_min: int = 1
+    threads_max: int = 4
+    state: str = "mixed"
+    seed: int = 20260101
+
+    @property
+    def customers(self) -> int:
+        return max(200, self.conversations // 5)
+
+    def key(self) -> str:
+        heads = sorted(p.name for p in (ROOT / "src/tidings/db/migrations/versions").glob("*.py"))
+        digest = hashlib.sha1("|".join(heads).encode()).hexdigest()[:8]
+        return (
+            f"{self.state}_{self.conversations}_t{self.threads_min}-{self.threads_max}"
+            f"_s{self.seed}_v{DATA_VERSION}_{digest}"
+        )
+
+
+N_USERS = 5
+N_MAILBOXES = 3
+TAG_NAMES = ["vip", "refund", "bug", "billing", "urgent", "feature", "shipping", "login"]
+FIRST = ["Ann", "Ben", "Chloe", "Dev", "Eva", "Farid", "Grace", "Hugo", "Ines", "Jon", "Kira"]
+LAST = ["Smith", "Okafor", "Martin", "Rossi", "Novak", "Tanaka", "Silva", "Berg", "Khan"]
+SUBJECTS = [
+    "Refund for order #{n}",
+    "Cannot log in since this morning",
+    "Invoice address change for {n}",
+    "Feature request: dark mode",
+    "Shipping delay for parcel {n}",
+    "API rate limits on plan {n}",
+    "Cancel my subscription",
+    "Bug: CSV export is empty",
+]
+SENTENCES = [
+    "I was charged twice for this order and would like one of the payments refunded.",
+    "Since this morning the login page says my password is wrong, but I reset it twice.",
+    "Please change the address on the invoice to our new office on Main Street.",
+    "Would love a dark mode for the dashboard; is there anything on the roadmap?",
+    "My parcel has not moved for a week according to the tracking page.",
+    "We hit 429 responses at about fifty requests per second; what are the limits?",
+    "Thanks for reaching out! I've looked into this and issued the refund today.",
+    "Sorry for the trouble. I reset your session; let me know if anything else comes up.",
+    "The export downloads a file with only the header row and no data at all.",
+]
+
+
+def _body(rnd: random.Random) -> str:
+    return "".join(f"<p>{rnd.choice(SENTENCES)}</p>" for _ in range(rnd.randint(2, 6)))
+
+
+_TAGS = re.compile(r"<[^>]+>")
+
+
+def _ts(value: datetime) -> str:
+    # SQLAlchemy's own storage format for DateTime on SQLite; PostgreSQL parses it too.
+    return value.strftime("%Y-%m-%d %H:%M:%S.%f")
+
+
+Row = tuple[Any, ...]
+
+
+def _cols(table: Any) -> list[str]:
+    return [c.name for c in table.columns]
+
+
+def generate(spec: Spec) -> Iterator[tuple[Any, list[Row]]]:
+    """(table, rows) batches in foreign-key order; rows are tuples in column order."""
+    rnd = random.Random(spec.seed)
+    now = datetime(2026, 11, 1, tzinfo=UTC)
+    start = now - timedelta(days=365)
+    t0 = _ts(start)
+
+    yield users, [
+        (
+            u,
+            FIRST[u],
+            LAST[u],
+            f"agent{u}@tidings.example",
+            None,
+            2 if u == 1 else 1,
+            None,
+            "Support agent",
+            None,
+            "UTC",
+            None,
+            "en",
+            False,
+            t0,
+            t0,
+        )
+        for u in range(1, N_USERS + 1)
+    ]
+    folder_rows: list[Row] = []
+    folder_of: dict[tuple[int, int, int | None], int] = {}
+    for m in range(1, N_MAILBOXES + 1):
+        for ft in MAILBOX_FOLDERS:
+            folder_rows.append((len(folder_rows) + 1, m, None, int(ft)))
+            folder_of[(m, int(ft), None)] = len(folder_rows)
+        for u in range(1, N_USERS + 1):
+            for ft in USER_FOLDERS:
+                folder_rows.append((len(folder_rows) + 1, m, u, int(ft)))
+                folder_of[(m, int(ft), u)] = len(folder_rows)
+
+    # Conversations first (in memory only as counters), so mailboxes know last_number.
+    per_mailbox = [0] * (N_MAILBOXES + 1)
+    mailbox_choice = [rnd.randrange(1, N_MAILBOXES + 1) for _ in range(spec.conversations)]
+    for m in mailbox_choice:
+        per_mailbox[m] += 1
+    yield mailboxes, [
+        (m, name, f"{name.lower()}@tidings.example", per_mailbox[m], t0, t0)
+        for m, name in zip(range(1, N_MAILBOXES + 1), ("Support", "Billing", "Sales"), strict=True)
+    ]
+    yield folders, folder_rows
+    yield mailbox_user, [
+        (m, u) for m in range(1, N_MAILBOXES + 1) for u in range(1, N_USERS + 1)
+    ]
+    yield tags, [(i + 1, name, i % 5) for i, name in enumerate(TAG_NAMES)]
+
+    cust_rows: list[Row] = []
+    email_rows: list[Row] = []
+    for c in range(1, spec.customers + 1):
+        phones = json.dumps([{"value": f"+1555{c:07d}", "type": "mobile"}]) if c % 3 == 0 else "[]"
+        cust_rows.append(
+            (
+                c,
+                rnd.choice(FIRST),
+                rnd.choice(LAST),
+                None,
+                rnd.choice(["Acme", "Globex", "Initech", None]),
+                None,
+                None,
+                None,
+                phones,
+                "[]",
+                "[]",
+                "{}",
+                t0,
+                t0,
+            )
+        )
+        email_rows.append((c, c, f"customer{c}@example.com", 1))
+        if len(cust_rows) >= 20000:
+            yield customers, cust_rows
+            yield customer_emails, email_rows
+            cust_rows, email_rows = [], []
+    yield customers, cust_rows
+    yield customer_emails, email_rows
+
+    numbers = [0] * (N_MAILBOXES + 1)
+    span = 365 * 24 * 3600
+    thread_id = 0
+    attachment_id = 0
+    payload = b"x" * 2048
+    batch: dict[str, list[Row]] = {
+        "c": [],
+        "t": [],
+        "a": [],
+        "tag": [],
+        "f": [],
+        "cf": [],
+    }
+
+    def flush() -> Iterator[tuple[Any, list[Row]]]:
+        for key, table in (
+            ("c", conversations),
+            ("t", threads),
+            ("a", attachments),
+            ("tag", conversation_tag),
+            ("f", followers),
+            ("cf", conversation_folder),
+        ):
+            if batch[key]:
+                yield table, batch[key]
+                batch[key] = []
+
+    for i in range(spec.conversations):
+        cid = i + 1
+        m = mailbox_choice[i]
+        numbers[m] += 1
+        if spec.state == "deleted":
+            state = State.DELETED
+        else:
+            state = State.DELETED if rnd.random() < 0.07 else State.PUBLISHED
+        roll = rnd.random()
+        status = (
+            Status.CLOSED
+            if roll < 0.3
+            else Status.PENDING
+            if roll < 0.5
+            else Status.SPAM
+            if roll < 0.53
+            else Status.ACTIVE
+        )
+        user_id = rnd.randint(1, N_USERS) if rnd.random() < 0.6 else None
+        folder_id = folder_of[(m, int(folder_type_for(state, status, user_id)), None)]
+        customer_id = rnd.randint(1, spec.customers)
+        created = start + timedelta(seconds=span * i / spec.conversations + rnd.randint(0, 600))
+        n_threads = rnd.randint(spec.threads_min, spec.threads_max)
+        agent = user_id or rnd.randint(1, N_USERS)
+        last_at = created
+        last_from = 1
+        preview = ""
+        for k in range(n_threads):
+            thread_id += 1
+            at = created + timedelta(hours=3 * k, seconds=rnd.randint(0, 900))
+            body = _body(rnd)
+            from_customer = k % 2 == 0
+            if k == 0:
+                preview = _TAGS.sub(" ", body).strip()[:255]
+            last_at, last_from = at, (1 if from_customer else 2)
+            batch["t"].append(
+                (
+                    thread_id,
+                    cid,
+                    1 if from_customer else 2,  # customer / message
+                    1 if from_customer else int(status),
+                    2,  # published
+                    None,
+                    body,
+                    1,  # email
+                    1 if from_customer else 2,
+                    customer_id,
+                    None if from_customer else agent,
+                    customer_id if from_customer else None,
+                    None,
+                    "[]" if from_customer else json.dumps([f"customer{customer_id}@example.com"]),
+                    "[]",
+                    "[]",
+                    "{}",
+                    True,
+                    _ts(at),
+                    None,
+                )
+            )
+            if rnd.random() < 0.02:
+                attachment_id += 1
+                batch["a"].append(
+                    (attachment_id, thread_id, cid, "invoice.pdf", "application/pdf", 2048, payload)
+                )
+        closed = status == Status.CLOSED
+        batch["c"].append(
+            (
+                cid,
+                numbers[m],
+                m,
+                folder_id,
+                1,  # email
+                int(status),
+                int(state),
+                rnd.choice(SUBJECTS).format(n=rnd.randint(1000, 99999)),
+                preview,
+                user_id,
+                customer_id,
+                f"customer{customer_id}@example.com",
+                "[]",
+                "[]",
+                1,
+                1,
+                None,
+                customer_id,
+                agent if closed else None,
+                _ts(last_at) if closed else None,
+                _ts(last_at),
+                _ts(last_at),
+                last_from,
+                n_threads,
+                True,
+                _ts(created),
+                _ts(last_at),
+            )
+        )
+        if rnd.random() < 0.15:
+            for tag_id in rnd.sample(range(1, len(TAG_NAMES) + 1), rnd.randint(1, 2)):
+                batch["tag"].append((cid, tag_id))
+        if rnd.random() < 0.05:
+            batch["f"].append((cid, rnd.randint(1, N_USERS)))
+        if user_id and rnd.random() < 0.03:
+            batch["cf"].append((cid, folder_of[(m, int(FolderType.STARRED), user_id)]))
+        if len(batch["c"]) >= 5000:
+            yield from flush()
+    yield from flush()
+
+
+SEQUENCED = [mailboxes, users, folders, customers, customer_emails, conversations, threads,
+             attachments, tags]
+
+
+def _insert_sqlite(path: Path, spec: Spec) -> None:
+    conn = sqlite3.connect(path, isolation_level=None)
+    try:
+        conn.execute("PRAGMA journal_mode=OFF")
+        conn.execute("PRAGMA synchronous=OFF")
+        conn.execute("PRAGMA foreign_keys=OFF")
+        conn.execute("BEGIN")
+        for table, rows in generate(spec):
+            cols = _cols(table)
+            names = ", ".join(f'"{c}"' for c in cols)
+            marks = ", ".join("?" for _ in cols)
+            conn.executemany(f'INSERT INTO "{table.name}" ({names}) VALUES ({marks})', rows)
+        conn.execute("COMMIT")
+        conn.execute("PRAGMA journal_mode=WAL")
+    finally:
+        conn.close()
+
+
+def _insert_pg(url: str, spec: Spec) -> None:
+    import psycopg
+
+    with psycopg.connect(url) as conn:
+        with conn.cursor() as cur:
+            for table, rows in generate(spec):
+                names = ", ".join(f'"{c}"' for c in _cols(table))
+                with cur.copy(f'COPY "{table.name}" ({names}) FROM STDIN') as copy:
+                    for row in rows:
+                        copy.write_row(row)
+            for table in SEQUENCED:
+                cur.execute(
+                    f"SELECT setval(pg_get_serial_sequence('{table.name}', 'id'),"
+                    f" (SELECT COALESCE(MAX(id), 1) FROM \"{table.name}\"))"
+                )
+        conn.commit()
+    with psycopg.connect(url, autocommit=True) as conn:
+        conn.execute("VACUUM ANALYZE")
+
+
+def sqlite_dataset(spec: Spec) -> Path:
+    """The built SQLite file for ``spec``, from bench/.cache/ when it is there."""
+    CACHE.mkdir(exist_ok=True)
+    path = CACHE / f"{spec.key()}.sqlite"
+    if path.exists():
+        note(f"using cached {path.relative_to(ROOT)}")
+        return path
+    started = time.perf_counter()
+    tmp = path.with_suffix(".building")
+    for p in (tmp, Path(f"{tmp}-wal"), Path(f"{tmp}-shm")):
+        p.unlink(missing_ok=True)
+    db = Database(f"sqlite:///{tmp}")
+    upgrade(db)
+    db.dispose()
+    _insert_sqlite(tmp, spec)
+    os.replace(tmp, path)
+    note(f"built {path.relative_to(ROOT)} in {time.perf_counter() - started:.1f} s")
+    return path
+
+
+def sqlite_copy(source: Path, dest_dir: Path, name: str) -> str:
+    dest = dest_dir / name
+    for p in (dest, Path(f"{dest}-wal"), Path(f"{dest}-shm")):
+        p.unlink(missing_ok=True)
+    shutil.copyfile(source, dest)
+    return f"sqlite:///{dest}"
+
+
+def pg_dataset(spec: Spec, name: str) -> str:
+    """A PostgreSQL database named ``name`` holding ``spec``'s data; returns its URL."""
+    started = time.perf_counter()
+    url = pg_create(name)
+    db = Database(url)
+    upgrade(db)
+    db.dispose()
+    _insert_pg(url, spec)
+    note(f"built PostgreSQL database {name} in {time.perf_counter() - started:.1f} s")
+    return url
+
+
+def chunks(ids: list[int], size: int) -> Iterable[list[int]]:
+    for i in range(0, len(ids), size):
+        yield ids[i : i + size]

@@ -1,0 +1,421 @@
+"""API read benchmark: one real ``tidings serve`` process against 100,000 conversations.
+
+    .venv/bin/python bench/api.py [--conversations 100000] [--db sqlite|postgresql|both]
+
+Per database it builds (or, for SQLite, reuses from bench/.cache/) the data set, then:
+
+1. the baseline: the same data fetched with raw SQL in this process (plain sqlite3 /
+   psycopg, one connection, one thread, no JSON), sequentially for a few seconds;
+2. one ``tidings serve`` process (API + worker, as shipped), loaded with a bare
+   aiohttp client at a fixed concurrency: warm-up, then a timed window.
+
+Prints one JSON line per case: requests/s, p50/p99 latency, the baseline's
+requests/s and the ratio. ``--db postgresql|both`` without ``TIDINGS_TEST_PG_URL``
+reruns itself under ``scripts/pg`` (a throwaway PostgreSQL 15).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import random
+import resource
+import signal
+import sqlite3
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import _common as c
+
+API_KEY = "bench-api-key-0123456789"
+TARGET_P99_MS = 50.0
+TARGET_LIST_RPS = 500.0
+
+# --- the raw SQL baseline ----------------------------------------------------------------
+
+CONVO_COLUMNS = """
+    c.id, c.number, c.threads_count, c.type, c.folder_id, c.status, c.state, c.subject,
+    c.preview, c.mailbox_id, c.created_at, c.updated_at, c.closed_at, c.user_updated_at,
+    c.last_reply_at, c.last_reply_from, c.source_type, c.source_via, c.cc, c.bcc,
+    c.customer_email, c.closed_by_user_id,
+    u.id, u.first_name, u.last_name, u.photo_url, u.email,
+    cu.id, cu.first_name, cu.last_name, cu.photo_url,
+    (SELECT e.email FROM customer_emails e WHERE e.customer_id = c.customer_id
+     ORDER BY e.id LIMIT 1)
+"""
+CONVO_JOINS = """
+    FROM conversations c
+    LEFT JOIN users u ON u.id = c.user_id
+    LEFT JOIN customers cu ON cu.id = c.customer_id
+"""
+# One list page: the page of conversations with assignee and customer, and the total.
+LIST_SQL = [
+    f"SELECT {CONVO_COLUMNS} {CONVO_JOINS} WHERE c.state = 2"
+    " ORDER BY c.created_at DESC, c.id DESC LIMIT 50",
+    "SELECT count(*) FROM conversations WHERE state = 2",
+]
+# The cheapest authenticated endpoint: a framework-overhead floor for this server.
+MAILBOXES_SQL = [
+    "SELECT id, name, email, created_at, updated_at FROM mailboxes ORDER BY id LIMIT 50",
+    "SELECT count(*) FROM mailboxes",
+]
+# One conversation with its threads (authors and attachments joined in).
+GET_SQL = [
+    f"SELECT {CONVO_COLUMNS} {CONVO_JOINS} WHERE c.id = {{p}}",
+    """SELECT t.id, t.type, t.status, t.state, t.action_type, t.body, t.source_type,
+              t.source_via, t."to", t.cc, t.bcc, t.meta, t.created_at, t.opened_at,
+              tu.id, tu.first_name, tu.last_name, tu.photo_url, tu.email,
+              tc.id, tc.first_name, tc.last_name, tc.photo_url,
+              a.id, a.file_name, a.mime_type, a.size
+       FROM threads t
+       LEFT JOIN users tu ON tu.id = t.created_by_user_id
+       LEFT JOIN customers tc ON tc.id = t.customer_id
+       LEFT JOIN attachments a ON a.thread_id = t.id
+       WHERE t.conversation_id = {p} AND t.state = 2
+       ORDER BY t.created_at DESC, t.id DESC""",
+]
+
+
+def raw_connect(db: str, url: str) -> tuple[Any, str]:
+    if db == "sqlite":
+        conn = sqlite3.connect(url.removeprefix("sqlite:///"), isolation_level=None)
+        return conn, "?"
+    import psycopg
+
+    return psycopg.connect(url, autocommit=True), "%s"
+
+
+def baseline(db: str, url: str, case: str, n: int, seconds: float) -> dict[str, float]:
+    conn, mark = raw_connect(db, url)
+    rnd = random.Random(1)
+    sql_of = {"list_page50": LIST_SQL, "get_conversation": GET_SQL, "mailboxes": MAILBOXES_SQL}
+    statements = [s.replace("{p}", mark) for s in sql_of[case]]
+
+    def once() -> None:
+        if case != "get_conversation":
+            for sql in statements:
+                conn.execute(sql).fetchall()
+        else:
+            cid = rnd.randint(1, n)
+            for sql in statements:
+                conn.execute(sql, (cid,)).fetchall()
+
+    for _ in range(50):
+        once()
+    latencies: list[float] = []
+    deadline = time.perf_counter() + seconds
+    own0, all0 = _own_cpu(), c.busy_cpu_seconds()
+    started = time.perf_counter()
+    while time.perf_counter() < deadline:
+        t = time.perf_counter()
+        once()
+        latencies.append(time.perf_counter() - t)
+    elapsed = time.perf_counter() - started
+    # Without a server running, CPU used by anything but this process is noise.
+    other = c.busy_cpu_seconds() - all0 - (_own_cpu() - own0)
+    conn.close()
+    latencies.sort()
+    return {
+        "baseline_rps": round(len(latencies) / elapsed, 1),
+        "baseline_p50_ms": round(c.percentile(latencies, 50) * 1000, 3),
+        "baseline_p99_ms": round(c.percentile(latencies, 99) * 1000, 3),
+        "baseline_other_cpu_pct": round(100 * other / elapsed, 1),
+    }
+
+
+# --- the server ----------------------------------------------------------------------------
+
+
+class Server:
+    def __init__(self, url: str, workdir: Path) -> None:
+        self.port = c.free_port()
+        self.base = f"http://127.0.0.1:{self.port}"
+        self.log = workdir / f"server-{self.port}.log"
+        env = {
+            **os.environ,
+            "TIDINGS_DATABASE_URL": url,
+            "TIDINGS_API_KEY": API_KEY,
+            "TIDINGS_HOST": "127.0.0.1",
+        }
+        self.proc = subprocess.Popen(
+            [str(c.ROOT / ".venv/bin/tidings"), "serve", "--host", "127.0.0.1",
+             "--port", str(self.port)],
+            env=env,
+            stdout=self.log.open("wb"),
+            stderr=subprocess.STDOUT,
+            cwd=workdir,
+            start_new_session=True,
+        )
+
+    def wait_ready(self, timeout: float = 90) -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"server exited: {self.log.read_text()[-2000:]}")
+            try:
+                req = urllib.request.Request(
+                    f"{self.base}/api/mailboxes", headers={"X-FreeScout-API-Key": API_KEY}
+                )
+                with urllib.request.urlopen(req, timeout=2) as resp:
+                    if resp.status == 200:
+                        return
+            except OSError:
+                pass
+            time.sleep(0.2)
+        raise RuntimeError("server did not become ready")
+
+    def cpu_seconds(self) -> float:
+        fields = Path(f"/proc/{self.proc.pid}/stat").read_text().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+    def rss_mb(self) -> float:
+        for line in Path(f"/proc/{self.proc.pid}/status").read_text().splitlines():
+            if line.startswith("VmRSS:"):
+                return round(int(line.split()[1]) / 1024, 1)
+        return float("nan")
+
+    def stop(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGINT)
+            try:
+                self.proc.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(timeout=10)
+
+
+# --- the load generator ----------------------------------------------------------------------
+
+
+async def load(
+    server: Server,
+    make_path: Callable[[random.Random], str],
+    check: Callable[[int, bytes], bool],
+    concurrency: int,
+    warmup: float,
+    duration: float,
+    profile: Path | None,
+) -> dict[str, Any]:
+    import aiohttp
+
+    connector = aiohttp.TCPConnector(limit=concurrency)
+    timeout = aiohttp.ClientTimeout(total=30)
+    state = {"recording": False, "stop": False, "errors": 0, "bytes": 0}
+    latencies: list[float] = []
+    async with aiohttp.ClientSession(
+        server.base,
+        connector=connector,
+        timeout=timeout,
+        headers={"X-FreeScout-API-Key": API_KEY},
+    ) as session:
+
+        async def worker(seed: int) -> None:
+            rnd = random.Random(seed)
+            while not state["stop"]:
+                path = make_path(rnd)
+                t = time.perf_counter()
+                async with session.get(path) as resp:
+                    body = await resp.read()
+                    ok = check(resp.status, body)
+                elapsed = time.perf_counter() - t
+                if state["recording"] and not state["stop"]:
+                    latencies.append(elapsed)
+                    state["bytes"] += len(body)
+                    if not ok:
+                        state["errors"] += 1
+
+        async def clock() -> dict[str, float]:
+            await asyncio.sleep(warmup)
+            cpu0, own0, all0 = server.cpu_seconds(), _own_cpu(), c.busy_cpu_seconds()
+            spy = _start_profile(server, profile, duration)
+            state["recording"] = True
+            t0 = time.perf_counter()
+            await asyncio.sleep(duration)
+            state["stop"] = True
+            elapsed = time.perf_counter() - t0
+            measured = {
+                "elapsed": elapsed,
+                "server_cpu": server.cpu_seconds() - cpu0,
+                "client_cpu": _own_cpu() - own0,
+                "all_cpu": c.busy_cpu_seconds() - all0,
+            }
+            if spy is not None:
+                spy.wait(timeout=duration + 30)
+            return measured
+
+        results = await asyncio.gather(clock(), *(worker(i) for i in range(concurrency)))
+    window = results[0]
+    latencies.sort()
+    n = len(latencies)
+    return {
+        "requests": n,
+        "errors": state["errors"],
+        "rps": round(n / window["elapsed"], 1),
+        "p50_ms": round(c.percentile(latencies, 50) * 1000, 2),
+        "p90_ms": round(c.percentile(latencies, 90) * 1000, 2),
+        "p99_ms": round(c.percentile(latencies, 99) * 1000, 2),
+        "max_ms": round(latencies[-1] * 1000, 2) if latencies else None,
+        "avg_response_bytes": round(state["bytes"] / n) if n else 0,
+        "server_cpu_pct": round(100 * window["server_cpu"] / window["elapsed"], 1),
+        "client_cpu_pct": round(100 * window["client_cpu"] / window["elapsed"], 1),
+        # CPU used by everything else on the machine meanwhile (noise; 2 cores = 200%).
+        "other_cpu_pct": round(
+            100 * (window["all_cpu"] - window["server_cpu"] - window["client_cpu"])
+            / window["elapsed"],
+            1,
+        ),
+    }
+
+
+def _own_cpu() -> float:
+    r = resource.getrusage(resource.RUSAGE_SELF)
+    return r.ru_utime + r.ru_stime
+
+
+def _start_profile(server: Server, profile: Path | None, duration: float) -> Any:
+    if profile is None:
+        return None
+    profile.mkdir(parents=True, exist_ok=True)
+    out = profile / f"{_start_profile.label}.txt"  # type: ignore[attr-defined]
+    return subprocess.Popen(
+        [str(c.ROOT / ".venv/bin/py-spy"), "record", "--pid", str(server.proc.pid),
+         "--duration", str(int(duration)), "--rate", "200", "--format", "raw",
+         "--threads", "--nonblocking", "--output", str(out)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+
+
+_start_profile.label = "profile"  # type: ignore[attr-defined]
+
+
+def run_load(*args: Any) -> dict[str, Any]:
+    try:
+        import uvloop
+
+        with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:
+            return runner.run(load(*args))
+    except ImportError:
+        return asyncio.run(load(*args))
+
+
+# --- cases ------------------------------------------------------------------------------------
+
+
+def cases(n: int) -> dict[str, tuple[Callable[[random.Random], str], Callable[[int, bytes], bool]]]:
+    def list_ok(status: int, body: bytes) -> bool:
+        return status == 200 and body.startswith(b'{"_embedded":{"conversations":[{')
+
+    def get_ok(status: int, body: bytes) -> bool:
+        return status == 200 and b'"threads":[{' in body
+
+    # Cheap checks during the load; ``sanity`` checks the content once beforehand.
+    return {
+        "list_page50": (lambda rnd: "/api/conversations?pageSize=50", list_ok),
+        "get_conversation": (lambda rnd: f"/api/conversations/{rnd.randint(1, n)}", get_ok),
+        # Not a target: the same server on a trivial endpoint, to show its fixed cost.
+        "mailboxes": (lambda rnd: "/api/mailboxes", lambda s, b: s == 200),
+    }
+
+
+def sanity(server: Server, n: int) -> None:
+    import orjson
+
+    def get(path: str) -> Any:
+        req = urllib.request.Request(server.base + path, headers={"X-FreeScout-API-Key": API_KEY})
+        with urllib.request.urlopen(req, timeout=30) as resp:
+            return orjson.loads(resp.read())
+
+    page = get("/api/conversations?pageSize=50")
+    items = page["_embedded"]["conversations"]
+    assert len(items) == 50, len(items)
+    assert page["page"]["totalElements"] > 0.9 * n, page["page"]
+    convo = get("/api/conversations/1")
+    assert convo["id"] == 1 and len(convo["_embedded"]["threads"]) == convo["threadsCount"]
+
+
+# --- main -----------------------------------------------------------------------------------
+
+
+def prepare(db: str, n: int, workdir: Path) -> str:
+    spec = c.Spec(n)
+    if db == "sqlite":
+        return c.sqlite_copy(c.sqlite_dataset(spec), workdir, "api.sqlite")
+    return c.pg_dataset(spec, f"bench_api_{n}")
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
+    ap.add_argument("--conversations", type=int, default=100_000)
+    ap.add_argument("--db", choices=("sqlite", "postgresql", "both"), default="both")
+    ap.add_argument("--concurrency", type=int, default=8)
+    ap.add_argument("--warmup", type=float, default=3.0, help="seconds before measuring")
+    ap.add_argument("--duration", type=float, default=10.0, help="measured seconds per case")
+    ap.add_argument("--baseline-seconds", type=float, default=5.0)
+    ap.add_argument("--case", action="append", help="only these cases (repeatable)")
+    ap.add_argument("--profile", type=Path, help="py-spy the server into this directory")
+    ap.add_argument("--time-limit", type=int, default=1800, help="abort the whole run after this")
+    args = ap.parse_args()
+    dbs = ["sqlite", "postgresql"] if args.db == "both" else [args.db]
+    c.reexec_under_pg_if_needed("postgresql" in dbs)
+    signal.alarm(args.time_limit)
+
+    n = args.conversations
+    with tempfile.TemporaryDirectory(prefix="tidings-bench-api-") as tmp:
+        workdir = Path(tmp)
+        for db in dbs:
+            url = prepare(db, n, workdir)
+            selected = {k: v for k, v in cases(n).items() if not args.case or k in args.case}
+            base = {}
+            for case in selected:
+                c.note(f"{db}: raw SQL baseline for {case}")
+                base[case] = baseline(db, url, case, n, args.baseline_seconds)
+            server = Server(url, workdir)
+            try:
+                server.wait_ready()
+                sanity(server, n)
+                for case, (make_path, check) in selected.items():
+                    c.note(f"{db}: {case}, concurrency {args.concurrency}, {args.duration:.0f} s")
+                    _start_profile.label = f"{db}_{case}"  # type: ignore[attr-defined]
+                    measured = run_load(
+                        server, make_path, check, args.concurrency, args.warmup,
+                        args.duration, args.profile,
+                    )
+                    record: dict[str, Any] = {
+                        "bench": "api",
+                        "db": db,
+                        "case": case,
+                        "conversations": n,
+                        "concurrency": args.concurrency,
+                        "seconds": args.duration,
+                        **measured,
+                        **base[case],
+                        "ratio_vs_raw_sql": round(measured["rps"] / base[case]["baseline_rps"], 3),
+                        "server_rss_mb": server.rss_mb(),
+                        "target_p99_ms": TARGET_P99_MS,
+                    }
+                    meets = measured["p99_ms"] < TARGET_P99_MS and measured["errors"] == 0
+                    if case == "mailboxes":
+                        record.pop("target_p99_ms")
+                        c.emit(record)
+                        continue
+                    if case == "list_page50":
+                        record["target_rps"] = TARGET_LIST_RPS
+                        meets = meets and measured["rps"] > TARGET_LIST_RPS
+                    record["meets_target"] = meets
+                    c.emit(record)
+            finally:
+                server.stop()
+            if db == "postgresql":
+                c.pg_drop(f"bench_api_{n}")
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,373 @@
+"""Bulk "delete forever" benchmark: Tidings' operation against the raw SQL floor and a naive loop.
+
+    .venv/bin/python bench/bulk.py [--n 10000,100000] [--db sqlite|postgresql|both]
+
+For each database and each N it builds N conversations with 3 threads each, all
+in the deleted state (bulk SQL; the SQLite file is cached in bench/.cache/), and
+times three ways of deleting them all forever, each on a fresh copy of the data
+and each in its own subprocess (so peak memory is per case):
+
+  raw_floor          DELETE FROM attachments/threads/followers/conversation_tag/
+                     conversation_folder/conversations in chunks of 500 ids, one
+                     transaction per chunk, no events: what the deletion alone costs.
+  tidings_operation  the real thing: planning.parse + dry_run (confirm token), then
+                     parse + queue in a transaction (as POST /api/operations does), then
+                     Runner.run_once() in-process until the operation completed.
+                     Verified: exactly N convo.deleted_forever events, each payload
+                     carrying its 3 threads; no conversation or thread left.
+  naive_loop         per conversation: load it and its threads, build the payload with
+                     tidings.desk.views.conversation_json, insert the event, delete its
+                     rows, commit. For N above --naive-full-max it runs on the first
+                     --naive-sample conversations and extrapolates linearly
+                     ("extrapolated_from" in the JSON).
+
+``--db postgresql|both`` without ``TIDINGS_TEST_PG_URL`` reruns itself under scripts/pg.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import resource
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import _common as c
+
+THREADS = 3
+CASES = ("raw_floor", "tidings_operation", "naive_loop")
+TARGET_RATIO_TO_FLOOR = 2.0
+TARGET_SPEEDUP_VS_NAIVE = 10.0
+SECRET = "bench-confirm-secret"
+
+DELETE_ORDER = (
+    ("attachments", "conversation_id"),
+    ("threads", "conversation_id"),
+    ("followers", "conversation_id"),
+    ("conversation_tag", "conversation_id"),
+    ("conversation_folder", "conversation_id"),
+    ("conversations", "id"),
+)
+
+
+def _maxrss_mb() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def _cpu() -> float:
+    r = resource.getrusage(resource.RUSAGE_SELF)
+    return r.ru_utime + r.ru_stime
+
+
+# --- the cases (each runs in a child process) -------------------------------------------------
+
+
+def _deleted_ids(db: Any) -> list[int]:
+    with db.read() as conn:
+        return [r[0] for r in conn.exec_driver_sql(
+            "SELECT id FROM conversations WHERE state = 3 ORDER BY id"
+        )]
+
+
+def case_raw_floor(db: Any, args: argparse.Namespace) -> dict[str, Any]:
+    ids = _deleted_ids(db)
+    for part in c.chunks(ids, args.chunk):
+        listed = ",".join(str(i) for i in part)
+        with db.write() as conn:
+            for table, column in DELETE_ORDER:
+                conn.exec_driver_sql(f"DELETE FROM {table} WHERE {column} IN ({listed})")
+    return {"processed": len(ids)}
+
+
+def case_tidings_operation(db: Any, args: argparse.Namespace) -> dict[str, Any]:
+    from tidings.clock import system_clock
+    from tidings.config import Settings
+    from tidings.events.outbox import transaction
+    from tidings.operations import planning, store
+    from tidings.operations.runner import Runner
+
+    body: dict[str, Any] = {"action": "delete_forever", "filter": {"state": "deleted"}}
+    t0 = time.perf_counter()
+    with transaction(db, system_clock) as tx:
+        req = planning.parse(tx.conn, {**body, "dryRun": True})
+        plan = planning.dry_run(req, SECRET, tx.now, 300)
+    with transaction(db, system_clock) as tx:
+        req = planning.parse(tx.conn, {**body, "confirmToken": plan["confirmToken"]})
+        op_id = planning.queue(tx, req, SECRET)
+    planned = time.perf_counter() - t0
+    settings = Settings(
+        database_url=db.url, run_workers=False, operation_chunk_size=args.chunk
+    )
+    runner = Runner(db, system_clock, settings)
+    status = "queued"
+    deadline = time.monotonic() + args.time_limit
+    while status not in store.FINISHED and time.monotonic() < deadline:
+        runner.run_once()
+        with db.read() as conn:
+            status = store.get(conn, op_id).status
+    with db.read() as conn:
+        op = store.get(conn, op_id)
+    return {
+        "processed": op.processed,
+        "operation_status": op.status,
+        "operation_error": op.error,
+        "plan_seconds": round(planned, 3),
+        "run_seconds": round(time.perf_counter() - t0 - planned, 3),
+        "operation_id": op_id,
+    }
+
+
+def case_naive_loop(db: Any, args: argparse.Namespace) -> dict[str, Any]:
+    from sqlalchemy import delete
+
+    from tidings.clock import system_clock
+    from tidings.db import schema
+    from tidings.desk.announce import emit_conversation
+    from tidings.desk.views import conversation_json
+    from tidings.events.outbox import transaction
+
+    tables = [(getattr(schema, t), getattr(schema, t).c[col]) for t, col in DELETE_ORDER]
+    ids = _deleted_ids(db)
+    if args.sample and args.sample < len(ids):
+        ids = ids[: args.sample]
+    for convo_id in ids:
+        with transaction(db, system_clock) as tx:
+            payload = conversation_json(tx.conn, convo_id)
+            assert payload is not None
+            emit_conversation(tx, "convo.deleted_forever", payload)
+            for table, column in tables:
+                tx.conn.execute(delete(table).where(column == convo_id))
+    return {"processed": len(ids)}
+
+
+def verify(db: Any, expected_events: int, expected_left: int) -> dict[str, Any]:
+    """Untimed: count the events, check each payload has its threads, count what is left."""
+    import orjson
+
+    events = 0
+    with_threads = 0
+    ids: set[int] = set()
+    with db.read() as conn:
+        rows = conn.exec_driver_sql(
+            "SELECT payload FROM events WHERE type = 'convo.deleted_forever'"
+        )
+        for (payload,) in rows:
+            data = orjson.loads(payload)
+            events += 1
+            ids.add(data["id"])
+            if len(data["_embedded"]["threads"]) == THREADS:
+                with_threads += 1
+        left = conn.exec_driver_sql("SELECT count(*) FROM conversations").scalar_one()
+        left_threads = conn.exec_driver_sql("SELECT count(*) FROM threads").scalar_one()
+        by_type = dict(
+            conn.exec_driver_sql("SELECT type, count(*) FROM events GROUP BY type").all()
+        )
+    ok = (
+        events == expected_events
+        and len(ids) == events
+        and with_threads == events
+        and left == expected_left
+        and (expected_left > 0 or left_threads == 0)
+    )
+    return {
+        "events": events,
+        "events_with_threads": with_threads,
+        "events_by_type": by_type,
+        "conversations_left": left,
+        "threads_left": left_threads,
+        "verified": ok,
+    }
+
+
+def child(args: argparse.Namespace) -> None:
+    from tidings.db.engine import Database
+
+    db = Database(args.url)
+    with db.read() as conn:
+        conn.exec_driver_sql("SELECT count(*) FROM conversations").scalar_one()
+    run = {
+        "raw_floor": case_raw_floor,
+        "tidings_operation": case_tidings_operation,
+        "naive_loop": case_naive_loop,
+    }[args.child]
+    rss0, cpu0, all0 = _maxrss_mb(), _cpu(), c.busy_cpu_seconds()
+    t0 = time.perf_counter()
+    result = run(db, args)
+    seconds = time.perf_counter() - t0
+    rss1, cpu1, all1 = _maxrss_mb(), _cpu(), c.busy_cpu_seconds()
+    processed = result["processed"]
+    expected_events = 0 if args.child == "raw_floor" else processed
+    result.update(verify(db, expected_events, args.n - processed))
+    result.update(
+        seconds=round(seconds, 3),
+        rss_before_mb=round(rss0, 1),
+        peak_rss_delta_mb=round(rss1 - rss0, 1),
+        self_cpu_s=round(cpu1 - cpu0, 2),
+        machine_cpu_s=round(all1 - all0, 2),
+    )
+    db.dispose()
+    print(json.dumps(result, default=str), flush=True)
+
+
+# --- the parent: data sets, fresh copies, one child per case --------------------------------------
+
+
+def fresh_copy(db: str, source: Any, workdir: Path, case: str) -> str:
+    if db == "sqlite":
+        return c.sqlite_copy(source, workdir, f"bulk_{case}.sqlite")
+    return c.pg_create(f"bench_bulk_{case}", template=source)
+
+
+def drop_copy(db: str, url: str, case: str) -> None:
+    if db == "sqlite":
+        path = url.removeprefix("sqlite:///")
+        for p in (path, f"{path}-wal", f"{path}-shm"):
+            Path(p).unlink(missing_ok=True)
+    else:
+        c.pg_drop(f"bench_bulk_{case}")
+
+
+def run_child(args: argparse.Namespace, case: str, url: str, n: int, sample: int | None) -> Any:
+    cmd = [
+        sys.executable, __file__, "--child", case, "--url", url, "--n", str(n),
+        "--chunk", str(args.chunk), "--time-limit", str(args.case_time_limit),
+    ]
+    if sample:
+        cmd += ["--sample", str(sample)]
+    if args.profile:
+        args.profile.mkdir(parents=True, exist_ok=True)
+        db = "sqlite" if url.startswith("sqlite") else "postgresql"
+        out_file = args.profile / f"bulk_{db}_{n}_{case}.txt"
+        cmd = [str(c.ROOT / ".venv/bin/py-spy"), "record", "--rate", "100", "--format", "raw",
+               "--nonblocking", "--output", str(out_file), "--", *cmd]
+    out = subprocess.run(
+        cmd, capture_output=True, text=True, timeout=args.case_time_limit + 120, check=False
+    )
+    if out.returncode != 0:
+        raise RuntimeError(f"{case} failed ({out.returncode}):\n{out.stderr[-4000:]}")
+    noise = [x for x in out.stderr.splitlines() if x.strip() and not x.startswith("py-spy>")]
+    if noise:
+        sys.stderr.write("\n".join(noise) + "\n")
+    lines = [x for x in out.stdout.splitlines() if x.startswith("{")]
+    return json.loads(lines[-1])
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
+    ap.add_argument("--n", default="10000,100000", help="comma-separated conversation counts")
+    ap.add_argument("--db", choices=("sqlite", "postgresql", "both"), default="both")
+    ap.add_argument("--case", action="append", choices=CASES, help="only these cases")
+    ap.add_argument("--chunk", type=int, default=500, help="conversations per transaction")
+    ap.add_argument("--naive-full-max", type=int, default=10_000,
+                    help="run the naive loop in full up to this N; sample above it")
+    ap.add_argument("--naive-sample", type=int, default=5_000)
+    ap.add_argument("--profile", type=Path, help="py-spy every case into this directory")
+    ap.add_argument("--case-time-limit", type=int, default=1800)
+    ap.add_argument("--time-limit", type=int, default=7200, help="abort the whole run after this")
+    # child mode
+    ap.add_argument("--child", choices=CASES, help=argparse.SUPPRESS)
+    ap.add_argument("--url", help=argparse.SUPPRESS)
+    ap.add_argument("--sample", type=int, help=argparse.SUPPRESS)
+    args = ap.parse_args()
+    if args.child:
+        args.n = int(args.n)
+        signal.alarm(args.time_limit)
+        child(args)
+        return
+
+    dbs = ["sqlite", "postgresql"] if args.db == "both" else [args.db]
+    c.reexec_under_pg_if_needed("postgresql" in dbs)
+    signal.alarm(args.time_limit)
+    ns = sorted(int(x) for x in args.n.split(","))
+    cases = [k for k in CASES if not args.case or k in args.case]
+    with tempfile.TemporaryDirectory(prefix="tidings-bench-bulk-") as tmp:
+        workdir = Path(tmp)
+        for db in dbs:
+            memory_by_n: dict[int, float] = {}
+            for n in ns:
+                spec = c.Spec(n, threads_min=THREADS, threads_max=THREADS, state="deleted")
+                if db == "sqlite":
+                    source: Any = c.sqlite_dataset(spec)
+                else:
+                    source = f"bench_bulk_tmpl_{n}"
+                    c.pg_dataset(spec, source)
+                results: dict[str, Any] = {}
+                for case in cases:
+                    sample = (
+                        args.naive_sample
+                        if case == "naive_loop" and n > args.naive_full_max
+                        else None
+                    )
+                    url = fresh_copy(db, source, workdir, case)
+                    c.note(f"{db} N={n}: {case}" + (f" (sample {sample})" if sample else ""))
+                    try:
+                        results[case] = run_child(args, case, url, n, sample)
+                    finally:
+                        drop_copy(db, url, case)
+                if db == "postgresql":
+                    c.pg_drop(source)
+                report(db, n, results, memory_by_n)
+
+
+def report(db: str, n: int, results: dict[str, Any], memory_by_n: dict[int, float]) -> None:
+    floor = results.get("raw_floor", {}).get("seconds")
+    naive = results.get("naive_loop")
+    naive_seconds = None
+    if naive:
+        naive_seconds = naive["seconds"] * n / naive["processed"]
+    for case, r in results.items():
+        seconds = r["seconds"]
+        extrapolated = case == "naive_loop" and r["processed"] < n
+        if extrapolated:
+            seconds = round(seconds * n / r["processed"], 3)
+        record: dict[str, Any] = {
+            "bench": "bulk",
+            "db": db,
+            "case": case,
+            "conversations": n,
+            "threads_per_conversation": THREADS,
+            "seconds": seconds,
+            "conversations_per_s": round(n / seconds, 1) if seconds else None,
+            "events": r["events"],
+            "ratio_to_floor": round(seconds / floor, 2) if floor else None,
+            "speedup_vs_naive": round(naive_seconds / seconds, 2) if naive_seconds else None,
+            "peak_rss_delta_mb": r["peak_rss_delta_mb"],
+            "rss_before_mb": r["rss_before_mb"],
+            "self_cpu_s": r["self_cpu_s"],
+            "machine_cpu_s": r["machine_cpu_s"],
+            "verified": r["verified"],
+        }
+        if extrapolated:
+            record["extrapolated_from"] = r["processed"]
+            record["measured_seconds"] = r["seconds"]
+        if case == "tidings_operation":
+            record.update(
+                plan_seconds=r["plan_seconds"],
+                run_seconds=r["run_seconds"],
+                operation_status=r["operation_status"],
+                events_by_type=r["events_by_type"],
+            )
+            if r.get("operation_error"):
+                record["operation_error"] = r["operation_error"]
+            memory_by_n[n] = r["peak_rss_delta_mb"]
+            smallest = min(memory_by_n)
+            if smallest != n:
+                record[f"peak_rss_delta_mb_at_n{smallest}"] = memory_by_n[smallest]
+            record["target_ratio_to_floor_max"] = TARGET_RATIO_TO_FLOOR
+            record["target_speedup_vs_naive_min"] = TARGET_SPEEDUP_VS_NAIVE
+            record["meets_ratio_target"] = bool(floor) and seconds / floor <= TARGET_RATIO_TO_FLOOR
+            record["meets_speedup_target"] = (
+                bool(naive_seconds) and naive_seconds / seconds >= TARGET_SPEEDUP_VS_NAIVE
+            )
+        c.emit(record)
+
+
+if __name__ == "__main__":
+    os.environ.setdefault("PYTHONUNBUFFERED", "1")
+    sys.exit(main())

@@ -1,0 +1,262 @@
+"""A bulk delete survives ``kill -9`` half-way: every conversation announced exactly once.
+
+A real ``tidings serve`` process runs a 20,000-conversation delete in chunks of 500;
+it is SIGKILLed while the operation is part-way through, and a new process (after the
+short worker lease expires) resumes from the last committed chunk. The log must then
+hold exactly one ``convo.deleted`` per conversation, one ``operation.started`` and one
+``operation.completed``: the chunk in flight at the kill rolled back whole, events and all.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from sqlalchemy import func, insert, select
+
+from tidings.db.engine import Database
+from tidings.db.schema import conversations, customer_emails, customers, events, threads
+from tidings.desk.enums import FolderType, SourceType, State, Status, ThreadState, ThreadType, Via
+from tidings.desk.folders import FolderMap
+from tidings.desk.mailboxes import create_mailbox
+from tidings.events.outbox import transaction
+from tidings.operations.confirm import ids_digest
+
+pytestmark = pytest.mark.acceptance
+
+TOTAL = 20_000
+CHUNK = 500
+WAIT = 120.0
+KEY = "k"
+TIDINGS = Path(sys.executable).with_name("tidings")
+
+
+def seed(database_url: str) -> list[int]:
+    """One mailbox, one customer, TOTAL conversations with one customer thread each."""
+    db = Database(database_url)
+    try:
+        with transaction(db) as tx:
+            box = create_mailbox(tx, {"name": "Bulk", "email": "bulk@example.com"})
+            folder = FolderMap(tx.conn, {box}).folder_id(box, FolderType.UNASSIGNED)
+        now = datetime.now(UTC)
+        with db.write() as conn:
+            customer = conn.execute(
+                insert(customers).values(
+                    first_name="Bulk",
+                    phones=[],
+                    social_profiles=[],
+                    websites=[],
+                    address={},
+                    created_at=now,
+                    updated_at=now,
+                )
+            ).inserted_primary_key[0]  # type: ignore[index]
+            conn.execute(insert(customer_emails).values(customer_id=customer, email="b@ex.com"))
+            conn.execute(
+                insert(conversations),
+                [
+                    {
+                        "number": n,
+                        "mailbox_id": box,
+                        "folder_id": folder,
+                        "type": 1,
+                        "status": Status.ACTIVE,
+                        "state": State.PUBLISHED,
+                        "subject": f"Conversation {n}",
+                        "preview": "hello",
+                        "customer_id": customer,
+                        "customer_email": "b@ex.com",
+                        "cc": [],
+                        "bcc": [],
+                        "source_type": SourceType.API,
+                        "source_via": Via.CUSTOMER,
+                        "created_by_customer_id": customer,
+                        "threads_count": 1,
+                        "imported": False,
+                        "created_at": now,
+                        "updated_at": now,
+                    }
+                    for n in range(1, TOTAL + 1)
+                ],
+            )
+            ids = list(
+                conn.execute(select(conversations.c.id).order_by(conversations.c.id)).scalars()
+            )
+            conn.execute(
+                insert(threads),
+                [
+                    {
+                        "conversation_id": cid,
+                        "type": ThreadType.CUSTOMER,
+                        "status": Status.NOCHANGE,
+                        "state": ThreadState.PUBLISHED,
+                        "body": "hello",
+                        "source_type": SourceType.API,
+                        "source_via": Via.CUSTOMER,
+                        "customer_id": customer,
+                        "created_by_customer_id": customer,
+                        "to": [],
+                        "cc": [],
+                        "bcc": [],
+                        "meta": {},
+                        "imported": False,
+                        "created_at": now,
+                    }
+                    for cid in ids
+                ],
+            )
+        assert len(ids) == TOTAL
+        return ids
+    finally:
+        db.dispose()
+
+
+def wait_for(what: str, check: Callable[[], Any], timeout: float = WAIT) -> Any:
+    deadline = time.monotonic() + timeout
+    while True:
+        value = check()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout:.0f} s waiting for {what}")
+        time.sleep(0.02)
+
+
+@contextmanager
+def server(database_url: str, port: int, log: Path) -> Iterator[subprocess.Popen[bytes]]:
+    env = {
+        **os.environ,
+        "TIDINGS_DATABASE_URL": database_url,
+        "TIDINGS_API_KEY": KEY,
+        "TIDINGS_OPERATION_CHUNK_SIZE": str(CHUNK),
+        "TIDINGS_WORKER_LEASE_SECONDS": "2",
+        "TIDINGS_WORKER_POLL_SECONDS": "0.1",
+    }
+    with log.open("ab") as out:
+        proc = subprocess.Popen(
+            [str(TIDINGS), "serve", "--port", str(port)],
+            env=env,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+        )
+    try:
+        url = f"http://127.0.0.1:{port}/api/mailboxes"
+
+        def up() -> bool:
+            assert proc.poll() is None, f"server exited with {proc.returncode}: {log.read_text()}"
+            try:
+                return httpx.get(url, headers={"X-FreeScout-API-Key": KEY}).status_code == 200
+            except httpx.TransportError:
+                return False
+
+        wait_for("the server to answer", up, 60)
+        yield proc
+    finally:
+        if proc.poll() is None:
+            proc.send_signal(signal.SIGKILL)
+        proc.wait(30)
+
+
+def test_bulk_delete_resumes_after_sigkill(
+    database_url: str, free_port: int, tmp_path: Path
+) -> None:
+    ids = seed(database_url)
+    log = tmp_path / "server.log"
+    base = f"http://127.0.0.1:{free_port}/api"
+    client = httpx.Client(base_url=base, headers={"X-FreeScout-API-Key": KEY}, timeout=30)
+
+    def operation(op_id: str) -> dict[str, Any]:
+        r = client.get(f"/operations/{op_id}")
+        assert r.status_code == 200, r.text
+        body: dict[str, Any] = r.json()
+        return body
+
+    try:
+        with server(database_url, free_port, log) as proc:
+            r = client.post("/operations", json={"action": "delete", "conversationIds": ids})
+            assert r.status_code == 202, r.text
+            op_id = r.json()["id"]
+            at_kill = wait_for(
+                "the first chunk to commit",
+                lambda: (op := operation(op_id))["processed"] > 0 and op,
+            )
+            proc.send_signal(signal.SIGKILL)
+            proc.wait(30)
+        killed_at = operation_row_processed(database_url, op_id)
+        assert 0 < killed_at < TOTAL, f"killed too late to test anything: {killed_at}"
+        assert at_kill["status"] == "running"
+
+        with server(database_url, free_port, log):
+            done = wait_for(
+                "the operation to complete",
+                lambda: (op := operation(op_id))["status"] in ("completed", "failed") and op,
+            )
+        assert done["status"] == "completed", done
+    finally:
+        client.close()
+
+    assert done["processed"] == TOTAL
+    assert done["succeeded"] == TOTAL
+    assert done["failed"] == 0
+    assert done["digest"] == ids_digest(ids)
+
+    db = Database(database_url)
+    try:
+        with db.read() as conn:
+            per_type = dict(
+                conn.execute(
+                    select(events.c.type, func.count())
+                    .where(events.c.operation_id == op_id)
+                    .group_by(events.c.type)
+                ).all()
+            )
+            deleted_ids = list(
+                conn.execute(
+                    select(events.c.conversation_id).where(events.c.type == "convo.deleted")
+                ).scalars()
+            )
+            states = dict(
+                conn.execute(
+                    select(conversations.c.state, func.count()).group_by(conversations.c.state)
+                ).all()
+            )
+    finally:
+        db.dispose()
+    assert len(deleted_ids) == TOTAL
+    assert len(set(deleted_ids)) == TOTAL
+    assert set(deleted_ids) == set(ids)
+    assert per_type["convo.deleted"] == TOTAL
+    assert per_type["operation.started"] == 1
+    assert per_type["operation.completed"] == 1
+    assert set(per_type) <= {
+        "operation.started",
+        "operation.progress",
+        "operation.completed",
+        "convo.deleted",
+    }
+    assert states == {State.DELETED: TOTAL}
+
+
+def operation_row_processed(database_url: str, op_id: str) -> int:
+    from tidings.db.schema import operations
+
+    db = Database(database_url)
+    try:
+        with db.read() as conn:
+            return int(
+                conn.execute(
+                    select(operations.c.processed).where(operations.c.id == op_id)
+                ).scalar_one()
+            )
+    finally:
+        db.dispose()

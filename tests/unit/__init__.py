@@ -1,0 +1,1 @@
+"""Tests of pure code and committed artefacts (schemas, openapi.json)."""
