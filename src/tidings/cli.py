@@ -19,7 +19,7 @@ app = typer.Typer(
 )
 conversations_app = typer.Typer(help="Work on conversations through the API.", no_args_is_help=True)
 app.add_typer(conversations_app, name="conversations")
-console = Console()
+console = Console(soft_wrap=True)
 
 
 @app.command()

@@ -24,7 +24,6 @@ class Settings(BaseSettings):
     worker_lease_seconds: float = 30.0
     run_workers: bool = True
     cors_hosts: str | None = None
-    app_key: str | None = None
     webhook_allowed_networks: str | None = None
 
     @property
