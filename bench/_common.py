@@ -81,6 +81,47 @@ def busy_cpu_seconds() -> float:
     return (user + nice + system + irq + softirq + steal) / os.sysconf("SC_CLK_TCK")
 
 
+def _proc_cpu(pid: int | str, children: bool = False) -> float:
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    ticks = int(fields[11]) + int(fields[12])
+    if children:
+        ticks += int(fields[13]) + int(fields[14])
+    return ticks / os.sysconf("SC_CLK_TCK")
+
+
+def _ppid(pid: str) -> int:
+    try:
+        return int(Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[1])
+    except OSError:
+        return -1
+
+
+_POSTMASTER: dict[str, int] = {}
+
+
+def pg_cpu_seconds() -> float:
+    """CPU seconds of the benchmark's PostgreSQL server (postmaster and all its processes,
+    including children that already exited); 0 without one."""
+    url = os.environ.get(PG_ENV)
+    if not url:
+        return 0.0
+    if url not in _POSTMASTER:
+        import psycopg
+
+        with psycopg.connect(url) as conn:
+            backend = conn.execute("SELECT pg_backend_pid()").fetchone()[0]  # type: ignore[index]
+            _POSTMASTER[url] = _ppid(str(backend))
+    master = _POSTMASTER[url]
+    total = _proc_cpu(master, children=True)
+    for entry in os.listdir("/proc"):
+        if entry.isdigit() and _ppid(entry) == master:
+            total += _proc_cpu(entry)
+    return total
+
+
 def percentile(sorted_values: list[float], p: float) -> float:
     if not sorted_values:
         return float("nan")

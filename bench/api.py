@@ -111,7 +111,7 @@ def baseline(db: str, url: str, case: str, n: int, seconds: float) -> dict[str, 
         once()
     latencies: list[float] = []
     deadline = time.perf_counter() + seconds
-    own0, all0 = _own_cpu(), c.busy_cpu_seconds()
+    own0, all0, pg0 = _own_cpu(), c.busy_cpu_seconds(), c.pg_cpu_seconds()
     started = time.perf_counter()
     while time.perf_counter() < deadline:
         t = time.perf_counter()
@@ -119,7 +119,8 @@ def baseline(db: str, url: str, case: str, n: int, seconds: float) -> dict[str, 
         latencies.append(time.perf_counter() - t)
     elapsed = time.perf_counter() - started
     # Without a server running, CPU used by anything but this process is noise.
-    other = c.busy_cpu_seconds() - all0 - (_own_cpu() - own0)
+    pg = c.pg_cpu_seconds() - pg0
+    other = c.busy_cpu_seconds() - all0 - (_own_cpu() - own0) - pg
     conn.close()
     latencies.sort()
     return {
@@ -127,6 +128,7 @@ def baseline(db: str, url: str, case: str, n: int, seconds: float) -> dict[str, 
         "baseline_p50_ms": round(c.percentile(latencies, 50) * 1000, 3),
         "baseline_p99_ms": round(c.percentile(latencies, 99) * 1000, 3),
         "baseline_other_cpu_pct": round(100 * other / elapsed, 1),
+        "baseline_pg_cpu_pct": round(100 * pg / elapsed, 1),
     }
 
 
@@ -144,9 +146,10 @@ class Server:
             "TIDINGS_API_KEY": API_KEY,
             "TIDINGS_HOST": "127.0.0.1",
         }
+        cmd = [str(c.ROOT / ".venv/bin/tidings"), "serve", "--host", "127.0.0.1",
+               "--port", str(self.port)]
         self.proc = subprocess.Popen(
-            [str(c.ROOT / ".venv/bin/tidings"), "serve", "--host", "127.0.0.1",
-             "--port", str(self.port)],
+            cmd,
             env=env,
             stdout=self.log.open("wb"),
             stderr=subprocess.STDOUT,
@@ -234,6 +237,7 @@ async def load(
         async def clock() -> dict[str, float]:
             await asyncio.sleep(warmup)
             cpu0, own0, all0 = server.cpu_seconds(), _own_cpu(), c.busy_cpu_seconds()
+            pg0 = c.pg_cpu_seconds()
             spy = _start_profile(server, profile, duration)
             state["recording"] = True
             t0 = time.perf_counter()
@@ -245,6 +249,7 @@ async def load(
                 "server_cpu": server.cpu_seconds() - cpu0,
                 "client_cpu": _own_cpu() - own0,
                 "all_cpu": c.busy_cpu_seconds() - all0,
+                "pg_cpu": c.pg_cpu_seconds() - pg0,
             }
             if spy is not None:
                 spy.wait(timeout=duration + 30)
@@ -264,10 +269,15 @@ async def load(
         "max_ms": round(latencies[-1] * 1000, 2) if latencies else None,
         "avg_response_bytes": round(state["bytes"] / n) if n else 0,
         "server_cpu_pct": round(100 * window["server_cpu"] / window["elapsed"], 1),
+        # Robust to a busy machine: the server's CPU time per request (1000 / this is
+        # the most a core could serve).
+        "server_cpu_ms_per_req": round(1000 * window["server_cpu"] / n, 3) if n else None,
         "client_cpu_pct": round(100 * window["client_cpu"] / window["elapsed"], 1),
+        "pg_cpu_pct": round(100 * window["pg_cpu"] / window["elapsed"], 1),
         # CPU used by everything else on the machine meanwhile (noise; 2 cores = 200%).
         "other_cpu_pct": round(
-            100 * (window["all_cpu"] - window["server_cpu"] - window["client_cpu"])
+            100
+            * (window["all_cpu"] - window["server_cpu"] - window["client_cpu"] - window["pg_cpu"])
             / window["elapsed"],
             1,
         ),

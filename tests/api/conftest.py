@@ -9,13 +9,12 @@ through ``POST /api/mailboxes`` and one customer through ``POST /api/customers``
 from __future__ import annotations
 
 from collections.abc import Iterator
-from dataclasses import dataclass
 from typing import Any
 
 import pytest
 from fastapi import FastAPI
 
-from tests.api.support import HEADERS, ApiClient, FakeClock, count_rows
+from tests.api.support import HEADERS, ApiClient, Desk, FakeClock, count_rows
 from tidings.app import create_app
 from tidings.config import Settings
 from tidings.db import schema
@@ -55,16 +54,6 @@ def anonymous(app: FastAPI) -> Iterator[ApiClient]:
     """A client that sends no API key."""
     with ApiClient(app, raise_server_exceptions=False) as test_client:
         yield test_client
-
-
-@dataclass
-class Desk:
-    admin: int
-    agent: int
-    mailbox: int
-    mailbox2: int
-    customer: int
-    customer_email: str
 
 
 @pytest.fixture

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import re
 import warnings
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -107,6 +108,18 @@ TAG_KEYS = {"id", "name", "counter", "color"}
 PAGE_KEYS = {"size", "totalElements", "totalPages", "number"}
 
 DATE = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ$")
+
+
+@dataclass
+class Desk:
+    """What the ``desk`` fixture seeded (ids)."""
+
+    admin: int
+    agent: int
+    mailbox: int
+    mailbox2: int
+    customer: int
+    customer_email: str
 
 
 class FakeClock:

@@ -6,17 +6,19 @@ listed once in ``ENDPOINTS``; the parametrized tests below walk all of them.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 from typing import Any
 
 import orjson
 import pytest
+from fastapi import FastAPI
 from sqlalchemy import select
 
-from tests.api.conftest import Desk
 from tests.api.support import (
     API_KEY,
     ApiClient,
+    Desk,
     assert_invalid,
     assert_not_found,
     new_conversation,
@@ -92,6 +94,18 @@ def _snapshot(db: Database) -> dict[str, list[Any]]:
             name: sorted(map(repr, conn.execute(select(table)).all()))
             for name, table in schema.metadata.tables.items()
         }
+
+
+def test_endpoint_list_covers_every_route(app: FastAPI) -> None:
+    """ENDPOINTS (and so the tests in tests/api) cover every /api route but the two
+    tested elsewhere; a new route fails this until it is added."""
+    registered = {
+        (method.upper(), re.sub(r"\{[^}]+\}", "1", path))
+        for path, operations in app.openapi()["paths"].items()
+        if not path.startswith(("/api/events", "/api/operations"))
+        for method in operations
+    }
+    assert registered == set(ENDPOINTS)
 
 
 # --- authentication ------------------------------------------------------------------
@@ -388,3 +402,30 @@ def test_nul_character_in_body_is_400_on_every_database(
     ok = client.post("/api/customers", json={"firstName": "back\\u0000slash"})
     assert ok.status_code == 201
     assert ok.json()["firstName"] == "back\\u0000slash"
+
+
+# --- CORS (reference 1.1) ------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("settings_overrides", [{"cors_hosts": "https://app.example"}])
+def test_cors_preflight_is_answered_before_authentication(
+    anonymous: ApiClient, client: ApiClient
+) -> None:
+    preflight = anonymous.options("/api/conversations")
+    assert preflight.status_code == 200
+    assert preflight.headers["Access-Control-Allow-Origin"] == "https://app.example"
+    assert preflight.headers["Access-Control-Allow-Headers"] == (
+        "Content-Type,Authorization,X-FreeScout-API-Key"
+    )
+    assert preflight.headers["Access-Control-Allow-Methods"] == "GET, POST, PUT, DELETE, OPTIONS"
+    # Real requests carry the headers too, and still need the key.
+    response = client.get("/api/users")
+    assert response.headers["Access-Control-Allow-Origin"] == "https://app.example"
+    refused = anonymous.get("/api/users")
+    assert refused.status_code == 401
+    assert refused.headers["Access-Control-Allow-Origin"] == "https://app.example"
+
+
+def test_no_cors_headers_without_cors_hosts(client: ApiClient) -> None:
+    response = client.get("/api/users")
+    assert "Access-Control-Allow-Origin" not in response.headers

@@ -7,11 +7,11 @@ from typing import Any
 import pytest
 from sqlalchemy import select
 
-from tests.api.conftest import Desk
 from tests.api.support import (
     CONVERSATION_KEYS,
     THREAD_KEYS,
     ApiClient,
+    Desk,
     assert_created,
     assert_date,
     assert_invalid,

@@ -6,12 +6,12 @@ from typing import Any
 
 import pytest
 
-from tests.api.conftest import Desk
 from tests.api.support import (
     ADDRESS_KEYS,
     CUSTOMER_EMBEDDED_KEYS,
     CUSTOMER_KEYS,
     ApiClient,
+    Desk,
     FakeClock,
     assert_created,
     assert_date,

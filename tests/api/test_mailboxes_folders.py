@@ -6,11 +6,11 @@ from typing import Any
 
 import pytest
 
-from tests.api.conftest import Desk
 from tests.api.support import (
     FOLDER_KEYS,
     MAILBOX_KEYS,
     ApiClient,
+    Desk,
     assert_created,
     assert_date,
     assert_invalid,

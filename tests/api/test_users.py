@@ -6,10 +6,10 @@ from typing import Any
 
 import pytest
 
-from tests.api.conftest import Desk
 from tests.api.support import (
     USER_KEYS,
     ApiClient,
+    Desk,
     assert_created,
     assert_date,
     assert_invalid,

@@ -115,6 +115,7 @@ def test_every_bulk_action_announces_each_change(database_url: str, clock: FakeC
             "convo.deleted",
         ]
         assert desk.get(f"/operations/{op_id}").json() == done
+        assert desk.events(operationId=op_id) == ev
 
         # restore
         op_id, ev = run(desk, {"action": "restore", "conversationIds": ids, "byUser": agent})
