@@ -104,6 +104,7 @@ def case_tidings_operation(db: Any, args: argparse.Namespace) -> dict[str, Any]:
         req = planning.parse(tx.conn, {**body, "confirmToken": plan["confirmToken"]})
         op_id = planning.queue(tx, req, SECRET)
     planned = time.perf_counter() - t0
+    rss_after_plan = _maxrss_mb()
     settings = Settings(
         database_url=db.url, run_workers=False, operation_chunk_size=args.chunk
     )
@@ -123,6 +124,7 @@ def case_tidings_operation(db: Any, args: argparse.Namespace) -> dict[str, Any]:
         "plan_seconds": round(planned, 3),
         "run_seconds": round(time.perf_counter() - t0 - planned, 3),
         "operation_id": op_id,
+        "rss_after_plan_mb": round(rss_after_plan, 1),
     }
 
 
@@ -380,6 +382,7 @@ def report(db: str, n: int, results: dict[str, Any], memory_by_n: dict[int, floa
             record.update(
                 plan_seconds=r["plan_seconds"],
                 run_seconds=r["run_seconds"],
+                plan_peak_rss_delta_mb=round(r["rss_after_plan_mb"] - r["rss_before_mb"], 1),
                 operation_status=r["operation_status"],
                 events_by_type=r["events_by_type"],
             )

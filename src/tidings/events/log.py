@@ -30,7 +30,17 @@ class EventQuery:
 
 def read(conn: Connection, q: EventQuery) -> tuple[list[dict[str, Any]], int, bool]:
     """Up to ``limit`` events after the cursor, the next cursor, and whether more wait."""
-    query = select(events).where(events.c.seq > q.after).order_by(events.c.seq).limit(q.limit + 1)
+    # Everything at or below the newest visible position has committed (positions
+    # follow commit order), so a filtered reader may jump its cursor to it instead of
+    # rescanning the same non-matching range on every poll. Read the bound first:
+    # under READ COMMITTED each statement sees a newer snapshot than the last.
+    newest = conn.execute(select(func.max(events.c.seq))).scalar() or 0
+    query = (
+        select(events)
+        .where(events.c.seq > q.after, events.c.seq <= newest)
+        .order_by(events.c.seq)
+        .limit(q.limit + 1)
+    )
     if q.types:
         query = query.where(events.c.type.in_(q.types))
     if q.mailbox_id is not None:
@@ -42,7 +52,10 @@ def read(conn: Connection, q: EventQuery) -> tuple[list[dict[str, Any]], int, bo
     rows = conn.execute(query).all()
     more = len(rows) > q.limit
     rows = rows[: q.limit]
-    cursor = rows[-1].seq if rows else q.after
+    if more:
+        cursor = rows[-1].seq
+    else:
+        cursor = max(q.after, newest)
     return [event_json(r) for r in rows], cursor, more
 
 
@@ -52,7 +65,10 @@ def event_json(row: Any) -> dict[str, Any]:
         "seq": row.seq,
         "type": row.type,
         "createdAt": isoformat(row.created_at),
-        "entity": {"type": row.entity_type, "id": row.entity_id},
+        "entity": {
+            "type": row.entity_type,
+            "id": row.operation_id if row.entity_type == "operation" else row.entity_id,
+        },
         "mailboxId": row.mailbox_id,
         "operationId": row.operation_id,
         # The payload is stored as the exact JSON bytes of the snapshot; embed, don't re-encode.

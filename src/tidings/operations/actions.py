@@ -9,7 +9,7 @@ from tidings.desk import conversations as convos
 from tidings.desk import lifecycle, tags
 from tidings.desk import validate as v
 from tidings.desk.announce import announce
-from tidings.desk.enums import CONVERSATION_STATUSES, Status
+from tidings.desk.enums import CONVERSATION_STATUSES, Status, parse
 from tidings.errors import InvalidInput
 from tidings.events.outbox import Tx
 
@@ -40,7 +40,7 @@ ACTIONS: dict[str, ChunkAction] = {
     "restore": lambda tx, ids, p, by: lifecycle.restore(tx, ids, by),
     "delete_forever": lambda tx, ids, p, by: lifecycle.delete_forever(tx, ids),
     "empty_trash": lambda tx, ids, p, by: lifecycle.delete_forever(tx, ids),
-    "status": lambda tx, ids, p, by: _status(tx, ids, p["status"], by or 0),
+    "status": lambda tx, ids, p, by: _status(tx, ids, parse(p["status"], Status), by or 0),
     "assign": lambda tx, ids, p, by: _assign(tx, ids, p.get("user"), by or 0),
     "move": lambda tx, ids, p, by: _move(tx, ids, p["mailboxId"], by or 0),
     "tag": lambda tx, ids, p, by: tags.set_tags(
@@ -59,7 +59,8 @@ def parse_params(
         status = v.enum_value(raw, "status", Status, CONVERSATION_STATUSES, path="params.status")
         if status is None:
             raise InvalidInput.field("params.status", "`params.status` is required")
-        return {"status": status}
+        # Kept as the API name: params are shown back to clients and in events.
+        return {"status": Status(status).name.lower()}
     if action == "assign":
         user = v.integer(raw, "user", path="params.user")
         if user:

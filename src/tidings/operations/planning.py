@@ -72,6 +72,9 @@ def _select(
 ) -> tuple[list[int], dict[str, Any]]:
     if "conversationIds" in body and "filter" in body:
         raise InvalidInput.field("filter", "Give either `conversationIds` or `filter`, not both")
+    if action == "empty_trash" and "conversationIds" in body:
+        # Emptying the trash selects by folder; ids could name conversations elsewhere.
+        raise InvalidInput.field("conversationIds", "`empty_trash` takes a `filter.mailboxId`")
     if "conversationIds" in body:
         raw = body["conversationIds"]
         if not isinstance(raw, list) or not all(
@@ -81,6 +84,9 @@ def _select(
         ids = list(dict.fromkeys(raw))
         return ids, {"conversationIds": len(ids)}
     f = v.obj(body, "filter")
+    if f is not None and not any(value is not None for value in f.values()):
+        # An empty filter selects every conversation in the desk: never by accident.
+        raise InvalidInput.field("filter", "`filter` needs at least one criterion")
     if f is None:
         raise InvalidInput.field("filter", "`conversationIds` or `filter` is required")
     if action == "empty_trash":
