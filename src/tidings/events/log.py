@@ -52,10 +52,7 @@ def read(conn: Connection, q: EventQuery) -> tuple[list[dict[str, Any]], int, bo
     rows = conn.execute(query).all()
     more = len(rows) > q.limit
     rows = rows[: q.limit]
-    if more:
-        cursor = rows[-1].seq
-    else:
-        cursor = max(q.after, newest)
+    cursor = rows[-1].seq if more else max(q.after, newest)
     return [event_json(r) for r in rows], cursor, more
 
 

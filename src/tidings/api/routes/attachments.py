@@ -24,7 +24,7 @@ def download(attachment_id: int, ctx: Context = Depends(context)) -> Response:
     # Headers are Latin-1: an ASCII fallback name plus the exact UTF-8 name (RFC 6266).
     ascii_name = "".join(c if " " <= c <= "~" and c not in '"\\' else "_" for c in row.file_name)
     disposition = (
-        f'attachment; filename="{ascii_name}"; filename*=UTF-8\'\'{quote(row.file_name, safe="")}'
+        f"attachment; filename=\"{ascii_name}\"; filename*=UTF-8''{quote(row.file_name, safe='')}"
     )
     return Response(
         row.data, media_type=row.mime_type, headers={"Content-Disposition": disposition}
