@@ -53,7 +53,7 @@ def create_app(settings: Settings, clock: Clock = system_clock) -> FastAPI:
 
         worker = WorkerThread(ctx.db, ctx.clock, settings) if settings.run_workers else None
         if worker:
-            ctx.wake = worker.wake.set
+            ctx.wake = worker.wake
             worker.start()
         try:
             yield

@@ -17,7 +17,7 @@ from tidings.desk.queries import ConversationFilter, matching_conversation_ids
 from tidings.errors import ConfirmationRequired, InvalidInput
 from tidings.events.outbox import Tx
 from tidings.ids import new_id
-from tidings.operations import confirm, store
+from tidings.operations import confirm, store, wakeup
 from tidings.operations.actions import ACTIONS, DESTRUCTIVE, parse_params
 
 MAX_SELECTION = 1_000_000
@@ -153,4 +153,5 @@ def queue(tx: Tx, req: Request, secret: str) -> str:
         },
         req.ids,
     )
+    wakeup.notify(tx.conn)
     return op_id

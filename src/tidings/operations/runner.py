@@ -28,6 +28,7 @@ from tidings.ids import new_id
 from tidings.operations import store
 from tidings.operations.actions import ACTIONS
 from tidings.operations.confirm import ids_digest
+from tidings.operations.wakeup import Waiter
 
 logger = logging.getLogger("tidings.operations")
 
@@ -210,17 +211,21 @@ class WorkerThread:
     def __init__(self, db: Database, clock: Clock, settings: Settings) -> None:
         self.runner = Runner(db, clock, settings)
         self.poll = settings.worker_poll_seconds
-        self.wake = threading.Event()
+        self.waiter = Waiter(settings.database_url)
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._loop, name="tidings-worker", daemon=True)
 
     def start(self) -> None:
         self._thread.start()
 
+    def wake(self) -> None:
+        self.waiter.set()
+
     def stop(self) -> None:
         self._stop.set()
-        self.wake.set()
+        self.waiter.set()
         self._thread.join(timeout=30)
+        self.waiter.close()
 
     def _loop(self) -> None:
         last_prune = 0.0
@@ -234,5 +239,4 @@ class WorkerThread:
                 logger.exception("worker loop error")
                 busy = False
             if not busy:
-                self.wake.wait(self.poll)
-                self.wake.clear()
+                self.waiter.wait(self.poll)

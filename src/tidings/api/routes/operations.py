@@ -12,7 +12,7 @@ from tidings.api import params
 from tidings.api.context import Context, context, json_body
 from tidings.api.responses import JSON, page_of
 from tidings.errors import InvalidInput, NotFound
-from tidings.operations import planning, store
+from tidings.operations import planning, store, wakeup
 
 router = APIRouter(tags=["operations"])
 
@@ -69,6 +69,7 @@ def cancel_operation(op_id: str, ctx: Context = Depends(context)) -> Response:
             raise NotFound()
         if row.status in store.ACTIVE:
             store.set_fields(conn, op_id, cancel_requested=True)
+            wakeup.notify(conn)
         row = store.get(conn, op_id)
     ctx.wake_workers()
     return JSON(store.operation_json(row), status_code=202)
