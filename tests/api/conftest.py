@@ -36,11 +36,16 @@ def clock() -> FakeClock:
 
 
 @pytest.fixture
-def app(database_url: str, settings_overrides: dict[str, Any], clock: FakeClock) -> FastAPI:
+def app(
+    database_url: str, settings_overrides: dict[str, Any], clock: FakeClock
+) -> Iterator[FastAPI]:
     settings = Settings(
         database_url=database_url, api_key="test-key", run_workers=False, **settings_overrides
     )
-    return create_app(settings, clock)
+    application = create_app(settings, clock)
+    yield application
+    # The lifespan disposes of the engine, but only when a client was started.
+    application.state.ctx.db.dispose()
 
 
 @pytest.fixture

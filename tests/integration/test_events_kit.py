@@ -76,6 +76,13 @@ class Desk:
     def delete(self, path: str, **params: Any) -> Any:
         return self.client.delete(f"/api{path}", params=params, headers=H)
 
+    def delete_mailbox(self, mailbox_id: int) -> Any:
+        """DELETE a mailbox the way a client must: dry run, then the confirm token."""
+        plan = self.delete(f"/mailboxes/{mailbox_id}", dryRun="true")
+        if plan.status_code != 200:
+            return plan
+        return self.delete(f"/mailboxes/{mailbox_id}", confirmToken=plan.json()["confirmToken"])
+
     # --- desk objects -------------------------------------------------------------
 
     def user(self, first: str = "Ann") -> int:

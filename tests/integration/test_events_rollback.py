@@ -140,7 +140,7 @@ def test_mailbox_deletion_is_all_or_nothing(database_url: str, db: Database) -> 
         n_events = count_events(db)
         fail_on_event(db, "convo.deleted_forever", conversation_id=ids[1])
 
-        assert_failed(desk.delete(f"/mailboxes/{box}"))
+        assert_failed(desk.delete_mailbox(box))
         assert count_events(db) == n_events
         for cid in ids:
             assert desk.convo(cid)["mailboxId"] == box

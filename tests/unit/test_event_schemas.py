@@ -324,7 +324,8 @@ def cause_every_event(d: Desk) -> dict[str, str]:
             "byUser": user,
         }
     )
-    d.call("DELETE", f"/mailboxes/{box3}", 204)
+    token = d.call("DELETE", f"/mailboxes/{box3}?dryRun=true", 200)["confirmToken"]
+    d.call("DELETE", f"/mailboxes/{box3}?confirmToken={token}", 204)
     d.run_operations()
     assert d.call("GET", f"/operations/{failed}", 200)["status"] == "failed"
     assert d.call("GET", f"/operations/{cancelled}", 200)["status"] == "cancelled"

@@ -160,15 +160,17 @@ def folder_conversation_ids(
     )
 
 
+def mailbox_conversation_ids(conn: Connection, mailbox_id: int) -> list[int]:
+    """Every conversation of a mailbox (NotFound for an unknown mailbox)."""
+    if conn.execute(select(mailboxes.c.id).where(mailboxes.c.id == mailbox_id)).first() is None:
+        raise NotFound()
+    query = select(conversations.c.id).where(conversations.c.mailbox_id == mailbox_id)
+    return list(conn.execute(query.order_by(conversations.c.id)).scalars())
+
+
 def delete_mailbox(tx: Tx, mailbox_id: int) -> int:
     """Delete a mailbox and, first, every conversation in it, each announced."""
-    if tx.conn.execute(select(mailboxes.c.id).where(mailboxes.c.id == mailbox_id)).first() is None:
-        raise NotFound()
-    ids = list(
-        tx.conn.execute(
-            select(conversations.c.id).where(conversations.c.mailbox_id == mailbox_id)
-        ).scalars()
-    )
+    ids = mailbox_conversation_ids(tx.conn, mailbox_id)
     delete_forever(tx, ids)
     tx.conn.execute(delete(folders).where(folders.c.mailbox_id == mailbox_id))
     tx.conn.execute(delete(mailbox_user).where(mailbox_user.c.mailbox_id == mailbox_id))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
 from typing import Any
 
 from fastapi import APIRouter, Depends, Request
@@ -10,11 +11,13 @@ from starlette.responses import Response
 
 from tidings.api import params
 from tidings.api.context import Context, context, json_body
-from tidings.api.responses import created, no_content, page_of
+from tidings.api.responses import JSON, created, no_content, page_of
+from tidings.clock import isoformat
 from tidings.desk import lifecycle, mailboxes, queries
 from tidings.desk.folders import folders_json
 from tidings.desk.views import load_mailbox, mailbox_json
-from tidings.errors import InvalidInput, NotFound
+from tidings.errors import ConfirmationRequired, InvalidInput, NotFound
+from tidings.operations import confirm
 
 router = APIRouter(tags=["mailboxes"])
 
@@ -70,8 +73,29 @@ async def create_mailbox(request: Request, ctx: Context = Depends(context)) -> R
 
 
 @router.delete("/mailboxes/{mailbox_id}", status_code=204)
-def delete_mailbox(mailbox_id: int, ctx: Context = Depends(context)) -> Response:
-    """Tidings extension: delete a mailbox; each conversation is announced as deleted forever."""
+def delete_mailbox(
+    mailbox_id: int,
+    ctx: Context = Depends(context),
+    dryRun: bool = False,
+    confirmToken: str | None = None,
+) -> Response:
+    """Tidings extension: delete a mailbox and every conversation in it, each announced as
+    ``convo.deleted_forever``. Destructive, so confirmed like bulk operations: ``dryRun=true``
+    answers ``{total, confirmToken, expiresAt}``; the delete needs that ``confirmToken``."""
+    params = {"mailboxId": mailbox_id}
     with ctx.change() as tx:
+        ids = lifecycle.mailbox_conversation_ids(tx.conn, mailbox_id)
+        if dryRun:
+            expires = tx.now + timedelta(seconds=ctx.settings.confirm_token_ttl_seconds)
+            token = confirm.issue(ctx.secret, "delete_mailbox", params, ids, expires)
+            return JSON({"total": len(ids), "confirmToken": token, "expiresAt": isoformat(expires)})
+        why = (
+            confirm.check(ctx.secret, confirmToken, "delete_mailbox", params, ids, tx.now)
+            if confirmToken
+            else "Deleting a mailbox destroys its conversations: call it with dryRun=true first"
+            " and send the confirmToken it returns"
+        )
+        if why:
+            raise ConfirmationRequired(why)
         lifecycle.delete_mailbox(tx, mailbox_id)
     return no_content()
