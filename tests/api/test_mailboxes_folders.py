@@ -241,17 +241,76 @@ def test_folder_counts_follow_every_change(client: ApiClient, desk: Desk) -> Non
     assert list_ids(client, folderId=folders(client, m1)[(1, None)]["id"]) == [c2]
 
 
-def test_delete_mailbox(client: ApiClient, desk: Desk, db: Database) -> None:
+def _dry_run(client: ApiClient, mailbox_id: int) -> dict[str, Any]:
+    response = client.delete(f"/api/mailboxes/{mailbox_id}", params={"dryRun": "true"})
+    assert response.status_code == 200, response.text
+    body: dict[str, Any] = response.json()
+    assert set(body) == {"total", "confirmToken", "expiresAt"}
+    assert_date(body["expiresAt"])
+    return body
+
+
+def _assert_conflict(response: Any) -> None:
+    assert response.status_code == 409, response.text
+    body = response.json()
+    assert body == {"message": body["message"], "_embedded": {"errors": []}}
+    assert "dryRun" in body["message"]
+
+
+def test_delete_mailbox(client: ApiClient, desk: Desk, db: Database, counts: Any) -> None:
     gone = create_conversation(client, new_conversation(desk.mailbox2))["id"]
     kept = create_conversation(client, new_conversation(desk.mailbox))["id"]
-    assert_no_content(client.delete(f"/api/mailboxes/{desk.mailbox2}"))
+    path = f"/api/mailboxes/{desk.mailbox2}"
+    before = counts()
+    # It destroys conversations, so it needs a dry run's token.
+    _assert_conflict(client.delete(path))
+    _assert_conflict(client.delete(path, params={"confirmToken": "nonsense"}))
+    plan = _dry_run(client, desk.mailbox2)
+    assert plan["total"] == 1
+    # A token is bound to the mailbox and to the conversations it had.
+    other = _dry_run(client, desk.mailbox)
+    _assert_conflict(client.delete(path, params={"confirmToken": other["confirmToken"]}))
+    assert counts() == before
+    newer = create_conversation(client, new_conversation(desk.mailbox2))["id"]
+    _assert_conflict(client.delete(path, params={"confirmToken": plan["confirmToken"]}))
+    before = counts()
+    assert before["conversations"] == 3
+    plan = _dry_run(client, desk.mailbox2)
+    assert plan["total"] == 2
+    assert counts() == before
+
+    assert_no_content(client.delete(path, params={"confirmToken": plan["confirmToken"]}))
     assert_not_found(client.get(f"/api/mailboxes/{desk.mailbox2}/folders"))
-    assert_not_found(client.get(f"/api/conversations/{gone}"))
+    for convo_id in (gone, newer):
+        assert_not_found(client.get(f"/api/conversations/{convo_id}"))
     assert list_ids(client, state="all") == [kept]
     assert list_ids(client, "/api/mailboxes") == [desk.mailbox]
     assert count_rows(db, schema.folders, schema.folders.c.mailbox_id == desk.mailbox2) == 0
-    assert_not_found(client.delete(f"/api/mailboxes/{desk.mailbox2}"))
+    assert_not_found(client.delete(path, params={"confirmToken": plan["confirmToken"]}))
+    assert_not_found(client.delete(path, params={"dryRun": "true"}))
     assert_not_found(client.delete("/api/mailboxes/999"))
+
+
+def test_delete_empty_mailbox_still_needs_a_token(client: ApiClient, desk: Desk) -> None:
+    _assert_conflict(client.delete(f"/api/mailboxes/{desk.mailbox2}"))
+    plan = _dry_run(client, desk.mailbox2)
+    assert plan["total"] == 0
+    assert_invalid(client.delete(f"/api/mailboxes/{desk.mailbox2}", params={"dryRun": "maybe"}))
+    response = client.delete(
+        f"/api/mailboxes/{desk.mailbox2}", params={"confirmToken": plan["confirmToken"]}
+    )
+    assert_no_content(response)
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="tidings.operations.confirm.check: a token stamp past year 9999 raises ValueError "
+    "in datetime.fromtimestamp (500); outside tests/api's fix scope, reported to the lead",
+)
+def test_delete_mailbox_with_absurd_token_is_409(client: ApiClient, desk: Desk) -> None:
+    for token in ("300000000000.abc", "99999999999999999999.abc"):
+        response = client.delete(f"/api/mailboxes/{desk.mailbox2}", params={"confirmToken": token})
+        _assert_conflict(response)
 
 
 def test_custom_fields_module_is_not_installed(client: ApiClient, desk: Desk) -> None:
