@@ -49,7 +49,11 @@ def is_public(address: ipaddress.IPv4Address | ipaddress.IPv6Address) -> bool:
 
 def refusal(url: str, allowed: list[Network], resolve: bool = True) -> str | None:
     """Why ``url`` may not be a webhook target, or None when it may."""
-    parts = urlsplit(url)
+    try:
+        parts = urlsplit(url)
+        port = parts.port  # parsed lazily: out-of-range ports raise here
+    except ValueError:
+        return "url is not a valid URL"
     if parts.scheme not in ("http", "https") or not parts.hostname:
         return "url must be an absolute http or https URL"
     try:
@@ -58,7 +62,7 @@ def refusal(url: str, allowed: list[Network], resolve: bool = True) -> str | Non
         if not resolve:
             return None
         try:
-            infos = socket.getaddrinfo(parts.hostname, parts.port or 443, type=socket.SOCK_STREAM)
+            infos = socket.getaddrinfo(parts.hostname, port or 443, type=socket.SOCK_STREAM)
         except OSError:
             return f"cannot resolve host {parts.hostname}"
         addresses = [ipaddress.ip_address(info[4][0]) for info in infos]
