@@ -81,6 +81,27 @@ def busy_cpu_seconds() -> float:
     return (user + nice + system + irq + softirq + steal) / os.sysconf("SC_CLK_TCK")
 
 
+def _status_mb(key: str) -> float:
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith(key + ":"):
+            return int(line.split()[1]) / 1024
+    return float("nan")
+
+
+def reset_peak_rss() -> float:
+    """Reset this process's peak RSS (VmHWM) to its current RSS; returns that RSS in MB.
+
+    ru_maxrss cannot be reset, so a transient peak during imports would hide the
+    case's own peak; /proc/self/clear_refs (Linux) can."""
+    Path("/proc/self/clear_refs").write_text("5")
+    return _status_mb("VmRSS")
+
+
+def peak_rss_mb() -> float:
+    """Peak RSS since the last ``reset_peak_rss`` (MB)."""
+    return _status_mb("VmHWM")
+
+
 def _proc_cpu(pid: int | str, children: bool = False) -> float:
     try:
         fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()

@@ -59,10 +59,6 @@ DELETE_ORDER = (
 )
 
 
-def _maxrss_mb() -> float:
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-
-
 def _cpu() -> float:
     r = resource.getrusage(resource.RUSAGE_SELF)
     return r.ru_utime + r.ru_stime
@@ -104,7 +100,7 @@ def case_tidings_operation(db: Any, args: argparse.Namespace) -> dict[str, Any]:
         req = planning.parse(tx.conn, {**body, "confirmToken": plan["confirmToken"]})
         op_id = planning.queue(tx, req, SECRET)
     planned = time.perf_counter() - t0
-    rss_after_plan = _maxrss_mb()
+    rss_after_plan = c.peak_rss_mb()
     settings = Settings(
         database_url=db.url, run_workers=False, operation_chunk_size=args.chunk
     )
@@ -225,11 +221,15 @@ def child(args: argparse.Namespace) -> None:
         "naive_loop": case_naive_loop,
         "reference_with_events": case_reference_with_events,
     }[args.child]
-    rss0, cpu0, all0, pg0 = _maxrss_mb(), _cpu(), c.busy_cpu_seconds(), c.pg_cpu_seconds()
+    import gc
+
+    gc.collect()
+    cpu0, all0, pg0 = _cpu(), c.busy_cpu_seconds(), c.pg_cpu_seconds()
+    rss0 = c.reset_peak_rss()
     t0 = time.perf_counter()
     result = run(db, args)
     seconds = time.perf_counter() - t0
-    rss1, cpu1, all1, pg1 = _maxrss_mb(), _cpu(), c.busy_cpu_seconds(), c.pg_cpu_seconds()
+    rss1, cpu1, all1, pg1 = c.peak_rss_mb(), _cpu(), c.busy_cpu_seconds(), c.pg_cpu_seconds()
     processed = result["processed"]
     expected_events = 0 if args.child == "raw_floor" else processed
     result.update(verify(db, expected_events, args.n - processed))

@@ -8,7 +8,7 @@ from fastapi import APIRouter, Depends, Query, Request
 from starlette.concurrency import run_in_threadpool
 from starlette.responses import Response
 
-from tidings.api import params
+from tidings.api import bodies, params
 from tidings.api.context import Context, context, json_body
 from tidings.api.responses import JSON, created, no_content, page_of
 from tidings.desk import conversations as convos
@@ -120,7 +120,7 @@ def _create(ctx: Context, body: dict[str, Any]) -> Response:
     return created(convo_id, payload)
 
 
-@router.post("/conversations", status_code=201)
+@router.post("/conversations", status_code=201, openapi_extra=bodies.CREATE_CONVERSATION)
 async def create_conversation(request: Request, ctx: Context = Depends(context)) -> Response:
     body = await json_body(request)
     return await run_in_threadpool(_create, ctx, body)
@@ -132,7 +132,7 @@ def _update(ctx: Context, convo_id: int, body: dict[str, Any]) -> Response:
     return no_content()
 
 
-@router.put("/conversations/{convo_id}", status_code=204)
+@router.put("/conversations/{convo_id}", status_code=204, openapi_extra=bodies.UPDATE_CONVERSATION)
 async def update_conversation(
     convo_id: int, request: Request, ctx: Context = Depends(context)
 ) -> Response:
@@ -165,7 +165,9 @@ def _thread(ctx: Context, convo_id: int, body: dict[str, Any]) -> Response:
     return created(thread_id, thread)
 
 
-@router.post("/conversations/{convo_id}/threads", status_code=201)
+@router.post(
+    "/conversations/{convo_id}/threads", status_code=201, openapi_extra=bodies.CREATE_THREAD
+)
 async def create_thread(
     convo_id: int, request: Request, ctx: Context = Depends(context)
 ) -> Response:
@@ -181,7 +183,7 @@ def _set_tags(ctx: Context, convo_id: int, body: dict[str, Any]) -> Response:
     return no_content()
 
 
-@router.put("/conversations/{convo_id}/tags", status_code=204)
+@router.put("/conversations/{convo_id}/tags", status_code=204, openapi_extra=bodies.TAGS)
 async def update_tags(convo_id: int, request: Request, ctx: Context = Depends(context)) -> Response:
     body = await json_body(request)
     if "tags" not in body:
@@ -210,7 +212,7 @@ def _merge(ctx: Context, convo_id: int, body: dict[str, Any]) -> Response:
     return no_content()
 
 
-@router.post("/conversations/{convo_id}/merge", status_code=204)
+@router.post("/conversations/{convo_id}/merge", status_code=204, openapi_extra=bodies.MERGE)
 async def merge_conversations(
     convo_id: int, request: Request, ctx: Context = Depends(context)
 ) -> Response:

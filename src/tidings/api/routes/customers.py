@@ -8,7 +8,7 @@ from fastapi import APIRouter, Depends, Request
 from starlette.concurrency import run_in_threadpool
 from starlette.responses import Response
 
-from tidings.api import params
+from tidings.api import bodies, params
 from tidings.api.context import Context, context, json_body
 from tidings.api.responses import JSON, created, no_content, page_of
 from tidings.desk import customers
@@ -57,7 +57,7 @@ def _create(ctx: Context, body: dict[str, Any]) -> Response:
     return created(customer_id, payload)
 
 
-@router.post("/customers", status_code=201)
+@router.post("/customers", status_code=201, openapi_extra=bodies.CREATE_CUSTOMER)
 async def create_customer(request: Request, ctx: Context = Depends(context)) -> Response:
     body = await json_body(request)
     return await run_in_threadpool(_create, ctx, body)
@@ -69,7 +69,7 @@ def _update(ctx: Context, customer_id: int, body: dict[str, Any]) -> Response:
     return no_content()
 
 
-@router.put("/customers/{customer_id}", status_code=204)
+@router.put("/customers/{customer_id}", status_code=204, openapi_extra=bodies.UPDATE_CUSTOMER)
 async def update_customer(
     customer_id: int, request: Request, ctx: Context = Depends(context)
 ) -> Response:

@@ -9,7 +9,7 @@ from fastapi import APIRouter, Depends, Request
 from starlette.concurrency import run_in_threadpool
 from starlette.responses import Response
 
-from tidings.api import params
+from tidings.api import bodies, params
 from tidings.api.context import Context, context, json_body
 from tidings.api.responses import JSON, created, no_content, page_of
 from tidings.clock import isoformat
@@ -65,7 +65,7 @@ def _create(ctx: Context, body: dict[str, Any]) -> Response:
     return created(mailbox_id, mailbox_json(row))
 
 
-@router.post("/mailboxes", status_code=201)
+@router.post("/mailboxes", status_code=201, openapi_extra=bodies.CREATE_MAILBOX)
 async def create_mailbox(request: Request, ctx: Context = Depends(context)) -> Response:
     """Tidings extension: create a mailbox with its folders."""
     body = await json_body(request)

@@ -8,7 +8,7 @@ from fastapi import APIRouter, Depends, Request
 from starlette.concurrency import run_in_threadpool
 from starlette.responses import Response
 
-from tidings.api import params
+from tidings.api import bodies, params
 from tidings.api.context import Context, context, json_body
 from tidings.api.responses import JSON, page_of
 from tidings.errors import InvalidInput, NotFound
@@ -30,7 +30,7 @@ def _create(ctx: Context, body: dict[str, Any]) -> Response:
     return JSON(store.operation_json(row), status_code=202, headers={"Resource-ID": op_id})
 
 
-@router.post("/operations", status_code=202)
+@router.post("/operations", status_code=202, openapi_extra=bodies.CREATE_OPERATION)
 async def create_operation(request: Request, ctx: Context = Depends(context)) -> Response:
     body = await json_body(request)
     return await run_in_threadpool(_create, ctx, body)

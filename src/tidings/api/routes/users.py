@@ -8,7 +8,7 @@ from fastapi import APIRouter, Depends, Request
 from starlette.concurrency import run_in_threadpool
 from starlette.responses import Response
 
-from tidings.api import params
+from tidings.api import bodies, params
 from tidings.api.context import Context, context, json_body
 from tidings.api.responses import JSON, created, no_content, page_of
 from tidings.desk import queries, users
@@ -47,7 +47,7 @@ def _create(ctx: Context, body: dict[str, Any]) -> Response:
     return created(user_id, full_user(row))
 
 
-@router.post("/users", status_code=201)
+@router.post("/users", status_code=201, openapi_extra=bodies.CREATE_USER)
 async def create_user(request: Request, ctx: Context = Depends(context)) -> Response:
     body = await json_body(request)
     return await run_in_threadpool(_create, ctx, body)

@@ -8,6 +8,7 @@ from fastapi import APIRouter, Depends, Request
 from starlette.concurrency import run_in_threadpool
 from starlette.responses import Response
 
+from tidings.api import bodies
 from tidings.api.context import Context, context, json_body
 from tidings.api.responses import JSON, created, no_content
 from tidings.webhooks import subscriptions
@@ -35,7 +36,7 @@ def _create(ctx: Context, body: dict[str, Any]) -> Response:
     return created(webhook_id, payload)
 
 
-@router.post("/webhooks", status_code=201)
+@router.post("/webhooks", status_code=201, openapi_extra=bodies.CREATE_WEBHOOK)
 async def create_webhook(request: Request, ctx: Context = Depends(context)) -> Response:
     body = await json_body(request)
     return await run_in_threadpool(_create, ctx, body)
