@@ -57,8 +57,32 @@ from tidings.desk.enums import FolderType, State, Status  # noqa: E402
 from tidings.desk.folders import MAILBOX_FOLDERS, USER_FOLDERS, folder_type_for  # noqa: E402
 
 
+_REVISION: list[str] = []
+
+
+def revision() -> str:
+    """The Tidings commit measured (``+dirty`` when src/ has uncommitted changes)."""
+    if not _REVISION:
+        import subprocess
+
+        try:
+            head = subprocess.run(
+                ["git", "-C", str(ROOT), "rev-parse", "--short", "HEAD"],
+                capture_output=True, text=True, timeout=10, check=True,
+            ).stdout.strip()
+            dirty = subprocess.run(
+                ["git", "-C", str(ROOT), "status", "--porcelain", "--", "src"],
+                capture_output=True, text=True, timeout=10, check=True,
+            ).stdout.strip()
+            _REVISION.append(head + ("+dirty" if dirty else ""))
+        except (OSError, subprocess.SubprocessError):
+            _REVISION.append("unknown")
+    return _REVISION[0]
+
+
 def emit(record: dict[str, Any]) -> None:
     """One JSON line per case on stdout (the benchmark's result)."""
+    record.setdefault("tidings_revision", revision())
     print(json.dumps(record, separators=(",", ":")), flush=True)
 
 

@@ -67,7 +67,11 @@ async def read_body(request: Request, limit: int) -> bytes:
 
 
 async def json_body(request: Request) -> dict[str, Any]:
-    """The request's JSON object; FreeScout's 400 for anything else."""
+    """The request's JSON object; FreeScout's 400 for anything else.
+
+    Used as a dependency, so it runs on the event loop while the (synchronous) route
+    runs in the thread pool with its blocking database work.
+    """
     raw = getattr(request, "_body", None)
     if raw is None:
         raw = await read_body(request, context(request).settings.max_body_bytes)
@@ -79,6 +83,7 @@ async def json_body(request: Request) -> dict[str, Any]:
         raise InvalidInput.field("body", "Request body is not valid JSON") from None
     if not isinstance(value, dict):
         raise InvalidInput.field("body", "Request body must be a JSON object")
+    value.pop("api_key", None)  # FreeScout's auth parameter, never a field
     if b"\\u0000" in raw and _has_nul(value):
         # PostgreSQL cannot store NUL in text; refuse it on every database alike.
         raise InvalidInput.field("body", "Request body may not contain NUL (\\u0000) characters")

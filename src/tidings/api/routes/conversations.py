@@ -4,8 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from fastapi import APIRouter, Depends, Query, Request
-from starlette.concurrency import run_in_threadpool
+from fastapi import APIRouter, Depends, Query
 from starlette.responses import Response
 
 from tidings.api import bodies, params
@@ -113,32 +112,26 @@ def get_conversation(
     return JSON(found[0])
 
 
-def _create(ctx: Context, body: dict[str, Any]) -> Response:
+@router.post("/conversations", status_code=201, openapi_extra=bodies.CREATE_CONVERSATION)
+def create_conversation(
+    body: dict[str, Any] = Depends(json_body),
+    ctx: Context = Depends(context),
+) -> Response:
     with ctx.change() as tx:
         convo_id = convos.create_conversation(tx, body)
         payload = conversation_json(tx.conn, convo_id)
     return created(convo_id, payload)
 
 
-@router.post("/conversations", status_code=201, openapi_extra=bodies.CREATE_CONVERSATION)
-async def create_conversation(request: Request, ctx: Context = Depends(context)) -> Response:
-    body = await json_body(request)
-    return await run_in_threadpool(_create, ctx, body)
-
-
-def _update(ctx: Context, convo_id: int, body: dict[str, Any]) -> Response:
+@router.put("/conversations/{convo_id}", status_code=204, openapi_extra=bodies.UPDATE_CONVERSATION)
+def update_conversation(
+    convo_id: int,
+    body: dict[str, Any] = Depends(json_body),
+    ctx: Context = Depends(context),
+) -> Response:
     with ctx.change() as tx:
         convos.update_conversation(tx, convo_id, body)
     return no_content()
-
-
-@router.put("/conversations/{convo_id}", status_code=204, openapi_extra=bodies.UPDATE_CONVERSATION)
-async def update_conversation(
-    convo_id: int, request: Request, ctx: Context = Depends(context)
-) -> Response:
-    body = await json_body(request)
-    body.pop("api_key", None)
-    return await run_in_threadpool(_update, ctx, convo_id, body)
 
 
 def _delete(ctx: Context, convo_id: int) -> Response:
@@ -153,7 +146,14 @@ def delete_conversation(convo_id: int, ctx: Context = Depends(context)) -> Respo
     return _delete(ctx, convo_id)
 
 
-def _thread(ctx: Context, convo_id: int, body: dict[str, Any]) -> Response:
+@router.post(
+    "/conversations/{convo_id}/threads", status_code=201, openapi_extra=bodies.CREATE_THREAD
+)
+def create_thread(
+    convo_id: int,
+    body: dict[str, Any] = Depends(json_body),
+    ctx: Context = Depends(context),
+) -> Response:
     with ctx.change() as tx:
         thread_id = convos.add_thread(tx, convo_id, body)
         convo = conversation_json(tx.conn, convo_id)
@@ -165,30 +165,19 @@ def _thread(ctx: Context, convo_id: int, body: dict[str, Any]) -> Response:
     return created(thread_id, thread)
 
 
-@router.post(
-    "/conversations/{convo_id}/threads", status_code=201, openapi_extra=bodies.CREATE_THREAD
-)
-async def create_thread(
-    convo_id: int, request: Request, ctx: Context = Depends(context)
+@router.put("/conversations/{convo_id}/tags", status_code=204, openapi_extra=bodies.TAGS)
+def update_tags(
+    convo_id: int,
+    body: dict[str, Any] = Depends(json_body),
+    ctx: Context = Depends(context),
 ) -> Response:
-    body = await json_body(request)
-    return await run_in_threadpool(_thread, ctx, convo_id, body)
-
-
-def _set_tags(ctx: Context, convo_id: int, body: dict[str, Any]) -> Response:
+    if "tags" not in body:
+        raise InvalidInput.field("tags", "`tags` parameter is required")
     names = tags.parse_names(body.get("tags"))
     with ctx.change() as tx:
         convos.lock(tx.conn, convo_id)
         tags.set_tags(tx, [convo_id], names)
     return no_content()
-
-
-@router.put("/conversations/{convo_id}/tags", status_code=204, openapi_extra=bodies.TAGS)
-async def update_tags(convo_id: int, request: Request, ctx: Context = Depends(context)) -> Response:
-    body = await json_body(request)
-    if "tags" not in body:
-        raise InvalidInput.field("tags", "`tags` parameter is required")
-    return await run_in_threadpool(_set_tags, ctx, convo_id, body)
 
 
 @router.put("/conversations/{convo_id}/custom_fields", status_code=400)
@@ -201,7 +190,13 @@ def list_timelogs(convo_id: int) -> Response:
     raise InvalidInput("Time Tracking module is not installed or not activated")
 
 
-def _merge(ctx: Context, convo_id: int, body: dict[str, Any]) -> Response:
+@router.post("/conversations/{convo_id}/merge", status_code=204, openapi_extra=bodies.MERGE)
+def merge_conversations(
+    convo_id: int,
+    body: dict[str, Any] = Depends(json_body),
+    ctx: Context = Depends(context),
+) -> Response:
+    """Tidings extension: merge `conversationId` into this conversation."""
     source = v.required_int(body, "conversationId")
     by_user = v.integer(body, "byUser")
     if by_user is None:
@@ -210,12 +205,3 @@ def _merge(ctx: Context, convo_id: int, body: dict[str, Any]) -> Response:
         convos.require_user(tx.conn, by_user, "byUser")
         lifecycle.merge(tx, convo_id, source, by_user)
     return no_content()
-
-
-@router.post("/conversations/{convo_id}/merge", status_code=204, openapi_extra=bodies.MERGE)
-async def merge_conversations(
-    convo_id: int, request: Request, ctx: Context = Depends(context)
-) -> Response:
-    """Tidings extension: merge `conversationId` into this conversation."""
-    body = await json_body(request)
-    return await run_in_threadpool(_merge, ctx, convo_id, body)

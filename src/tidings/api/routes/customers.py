@@ -4,8 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from fastapi import APIRouter, Depends, Request
-from starlette.concurrency import run_in_threadpool
+from fastapi import APIRouter, Depends
 from starlette.responses import Response
 
 from tidings.api import bodies, params
@@ -50,32 +49,26 @@ def get_customer(customer_id: int, ctx: Context = Depends(context)) -> Response:
     return JSON(found)
 
 
-def _create(ctx: Context, body: dict[str, Any]) -> Response:
+@router.post("/customers", status_code=201, openapi_extra=bodies.CREATE_CUSTOMER)
+def create_customer(
+    body: dict[str, Any] = Depends(json_body),
+    ctx: Context = Depends(context),
+) -> Response:
     with ctx.change() as tx:
         customer_id = customers.create_customer(tx, body)
         payload = full_customer(tx.conn, customer_id)
     return created(customer_id, payload)
 
 
-@router.post("/customers", status_code=201, openapi_extra=bodies.CREATE_CUSTOMER)
-async def create_customer(request: Request, ctx: Context = Depends(context)) -> Response:
-    body = await json_body(request)
-    return await run_in_threadpool(_create, ctx, body)
-
-
-def _update(ctx: Context, customer_id: int, body: dict[str, Any]) -> Response:
+@router.put("/customers/{customer_id}", status_code=204, openapi_extra=bodies.UPDATE_CUSTOMER)
+def update_customer(
+    customer_id: int,
+    body: dict[str, Any] = Depends(json_body),
+    ctx: Context = Depends(context),
+) -> Response:
     with ctx.change() as tx:
         customers.update_customer(tx, customer_id, body)
     return no_content()
-
-
-@router.put("/customers/{customer_id}", status_code=204, openapi_extra=bodies.UPDATE_CUSTOMER)
-async def update_customer(
-    customer_id: int, request: Request, ctx: Context = Depends(context)
-) -> Response:
-    body = await json_body(request)
-    body.pop("api_key", None)
-    return await run_in_threadpool(_update, ctx, customer_id, body)
 
 
 @router.put("/customers/{customer_id}/customer_fields", status_code=400)

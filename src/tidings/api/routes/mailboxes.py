@@ -5,8 +5,7 @@ from __future__ import annotations
 from datetime import timedelta
 from typing import Any
 
-from fastapi import APIRouter, Depends, Request
-from starlette.concurrency import run_in_threadpool
+from fastapi import APIRouter, Depends
 from starlette.responses import Response
 
 from tidings.api import bodies, params
@@ -57,19 +56,17 @@ def list_custom_fields(mailbox_id: int) -> Response:
     raise InvalidInput("Custom Fields module is not installed or not activated")
 
 
-def _create(ctx: Context, body: dict[str, Any]) -> Response:
+@router.post("/mailboxes", status_code=201, openapi_extra=bodies.CREATE_MAILBOX)
+def create_mailbox(
+    body: dict[str, Any] = Depends(json_body),
+    ctx: Context = Depends(context),
+) -> Response:
+    """Tidings extension: create a mailbox with its folders."""
     with ctx.change() as tx:
         mailbox_id = mailboxes.create_mailbox(tx, body)
         row = load_mailbox(tx.conn, mailbox_id)
     assert row is not None
     return created(mailbox_id, mailbox_json(row))
-
-
-@router.post("/mailboxes", status_code=201, openapi_extra=bodies.CREATE_MAILBOX)
-async def create_mailbox(request: Request, ctx: Context = Depends(context)) -> Response:
-    """Tidings extension: create a mailbox with its folders."""
-    body = await json_body(request)
-    return await run_in_threadpool(_create, ctx, body)
 
 
 @router.delete("/mailboxes/{mailbox_id}", status_code=204)

@@ -4,8 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from fastapi import APIRouter, Depends, Request
-from starlette.concurrency import run_in_threadpool
+from fastapi import APIRouter, Depends
 from starlette.responses import Response
 
 from tidings.api import bodies, params
@@ -17,7 +16,11 @@ from tidings.operations import planning, store, wakeup
 router = APIRouter(tags=["operations"])
 
 
-def _create(ctx: Context, body: dict[str, Any]) -> Response:
+@router.post("/operations", status_code=202, openapi_extra=bodies.CREATE_OPERATION)
+def create_operation(
+    body: dict[str, Any] = Depends(json_body),
+    ctx: Context = Depends(context),
+) -> Response:
     with ctx.change() as tx:
         req = planning.parse(tx.conn, body)
         if req.dry_run:
@@ -28,12 +31,6 @@ def _create(ctx: Context, body: dict[str, Any]) -> Response:
         row = store.get(tx.conn, op_id)
     ctx.wake_workers()
     return JSON(store.operation_json(row), status_code=202, headers={"Resource-ID": op_id})
-
-
-@router.post("/operations", status_code=202, openapi_extra=bodies.CREATE_OPERATION)
-async def create_operation(request: Request, ctx: Context = Depends(context)) -> Response:
-    body = await json_body(request)
-    return await run_in_threadpool(_create, ctx, body)
 
 
 @router.get("/operations")

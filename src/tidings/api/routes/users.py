@@ -5,7 +5,6 @@ from __future__ import annotations
 from typing import Any
 
 from fastapi import APIRouter, Depends, Request
-from starlette.concurrency import run_in_threadpool
 from starlette.responses import Response
 
 from tidings.api import bodies, params
@@ -40,17 +39,15 @@ def get_user(user_id: int, ctx: Context = Depends(context)) -> Response:
     return JSON(full_user(row))
 
 
-def _create(ctx: Context, body: dict[str, Any]) -> Response:
+@router.post("/users", status_code=201, openapi_extra=bodies.CREATE_USER)
+def create_user(
+    body: dict[str, Any] = Depends(json_body),
+    ctx: Context = Depends(context),
+) -> Response:
     with ctx.change() as tx:
         user_id = users.create_user(tx, body)
         row = queries.get_user(tx.conn, user_id)
     return created(user_id, full_user(row))
-
-
-@router.post("/users", status_code=201, openapi_extra=bodies.CREATE_USER)
-async def create_user(request: Request, ctx: Context = Depends(context)) -> Response:
-    body = await json_body(request)
-    return await run_in_threadpool(_create, ctx, body)
 
 
 @router.delete("/users/{user_id}", status_code=204)

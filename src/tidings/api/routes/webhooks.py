@@ -4,8 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from fastapi import APIRouter, Depends, Request
-from starlette.concurrency import run_in_threadpool
+from fastapi import APIRouter, Depends
 from starlette.responses import Response
 
 from tidings.api import bodies
@@ -29,17 +28,15 @@ def get_webhook(webhook_id: int, ctx: Context = Depends(context)) -> Response:
         return JSON(subscriptions.get_webhook(conn, webhook_id))
 
 
-def _create(ctx: Context, body: dict[str, Any]) -> Response:
+@router.post("/webhooks", status_code=201, openapi_extra=bodies.CREATE_WEBHOOK)
+def create_webhook(
+    body: dict[str, Any] = Depends(json_body),
+    ctx: Context = Depends(context),
+) -> Response:
     with ctx.change() as tx:
         webhook_id = subscriptions.create_webhook(tx, body, ctx.allowed_networks)
         payload = subscriptions.get_webhook(tx.conn, webhook_id)
     return created(webhook_id, payload)
-
-
-@router.post("/webhooks", status_code=201, openapi_extra=bodies.CREATE_WEBHOOK)
-async def create_webhook(request: Request, ctx: Context = Depends(context)) -> Response:
-    body = await json_body(request)
-    return await run_in_threadpool(_create, ctx, body)
 
 
 @router.delete("/webhooks/{webhook_id}", status_code=204)
