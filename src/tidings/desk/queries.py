@@ -18,6 +18,7 @@ from tidings.db.schema import (
     tags,
     users,
 )
+from tidings.desk.counts import counts
 
 
 @dataclass(frozen=True, slots=True)
@@ -141,7 +142,7 @@ def _count(conn: Connection, query: Select[Any], ids: list[int], page: Page) -> 
     # A short first page is its own count; skip the COUNT(*) scan then.
     if page.number == 1 and len(ids) < page.size:
         return len(ids)
-    return int(conn.execute(query).scalar_one())
+    return counts.count(conn, query)
 
 
 def matching_conversation_ids(conn: Connection, f: ConversationFilter) -> list[int]:
