@@ -11,6 +11,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
+import orjson
 from sqlalchemy import Connection, Engine, create_engine, event
 from sqlalchemy.pool import NullPool, StaticPool
 
@@ -50,11 +51,22 @@ class Database:
         self.engine.dispose()
 
 
+def _json(value: Any) -> str:
+    # Compact, as orjson writes payloads: stored JSON is embedded in responses as is.
+    return orjson.dumps(value).decode()
+
+
 def _make_engine(url: str, pool_size: int) -> Engine:
+    json_kwargs: dict[str, Any] = {"json_serializer": _json, "json_deserializer": orjson.loads}
     if not url.startswith("sqlite"):
-        return create_engine(url, pool_size=pool_size, max_overflow=pool_size, pool_pre_ping=False)
+        return create_engine(
+            url, pool_size=pool_size, max_overflow=pool_size, pool_pre_ping=False, **json_kwargs
+        )
     memory = url in ("sqlite://", "sqlite:///:memory:")
-    kwargs: dict[str, Any] = {"connect_args": {"check_same_thread": False, "timeout": 30}}
+    kwargs: dict[str, Any] = {
+        "connect_args": {"check_same_thread": False, "timeout": 30},
+        **json_kwargs,
+    }
     if memory:
         kwargs["poolclass"] = StaticPool
     elif pool_size <= 0:

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from tidings.desk.views import Json, conversations_json
+from tidings.desk.conversation_views import conversations_json
+from tidings.desk.views import Json
 from tidings.events.outbox import Tx
 
 

@@ -13,9 +13,9 @@ from tidings.api.responses import JSON, created, no_content, page_of
 from tidings.desk import conversations as convos
 from tidings.desk import lifecycle, tags
 from tidings.desk import validate as v
+from tidings.desk.conversation_views import conversation_json, conversations_json
 from tidings.desk.enums import CONVERSATION_STATUSES, ConversationType, State, Status
 from tidings.desk.queries import CONVERSATION_SORTS, ConversationFilter, list_conversation_ids
-from tidings.desk.views import conversation_json, conversations_json
 from tidings.errors import InvalidInput, NotFound
 
 router = APIRouter(tags=["conversations"])
