@@ -32,7 +32,7 @@ CACHE = BENCH / ".cache"
 PG_ENV = "TIDINGS_TEST_PG_URL"
 
 # Bump when the generated rows change, so cached SQLite files are rebuilt.
-DATA_VERSION = 3
+DATA_VERSION = 4
 
 sys.path.insert(0, str(ROOT / "src"))
 
@@ -56,7 +56,6 @@ from tidings.db.schema import (  # noqa: E402
 from tidings.desk.enums import FolderType, State, Status  # noqa: E402
 from tidings.desk.folders import MAILBOX_FOLDERS, USER_FOLDERS, folder_type_for  # noqa: E402
 
-
 _REVISION: list[str] = []
 
 
@@ -68,16 +67,35 @@ def revision() -> str:
         try:
             head = subprocess.run(
                 ["git", "-C", str(ROOT), "rev-parse", "--short", "HEAD"],
-                capture_output=True, text=True, timeout=10, check=True,
+                capture_output=True,
+                text=True,
+                timeout=10,
+                check=True,
             ).stdout.strip()
             dirty = subprocess.run(
                 ["git", "-C", str(ROOT), "status", "--porcelain", "--", "src"],
-                capture_output=True, text=True, timeout=10, check=True,
+                capture_output=True,
+                text=True,
+                timeout=10,
+                check=True,
             ).stdout.strip()
             _REVISION.append(head + ("+dirty" if dirty else ""))
         except (OSError, subprocess.SubprocessError):
             _REVISION.append("unknown")
     return _REVISION[0]
+
+
+def tidings_views() -> Any:
+    """The module holding Tidings' ``conversations_json`` / ``conversation_json`` (it moved
+    from tidings.desk.views to tidings.desk.conversation_views; accept either)."""
+    try:
+        from tidings.desk import conversation_views
+
+        return conversation_views
+    except ImportError:
+        from tidings.desk import views
+
+        return views
 
 
 def emit(record: dict[str, Any]) -> None:
@@ -182,7 +200,9 @@ def reexec_under_pg_if_needed(need_pg: bool) -> None:
         raise SystemExit(f"{PG_ENV} is still unset under scripts/pg")
     note("no PostgreSQL given: starting a throwaway one with scripts/pg")
     os.environ["TIDINGS_BENCH_UNDER_PG"] = "1"
-    os.execv(str(ROOT / "scripts" / "pg"), [str(ROOT / "scripts" / "pg"), sys.executable, *sys.argv])
+    os.execv(
+        str(ROOT / "scripts" / "pg"), [str(ROOT / "scripts" / "pg"), sys.executable, *sys.argv]
+    )
 
 
 # --- PostgreSQL databases ------------------------------------------------------------
@@ -281,6 +301,11 @@ def _ts(value: datetime) -> str:
 Row = tuple[Any, ...]
 
 
+def _compact(value: Any) -> str:
+    # As Tidings stores JSON (orjson, no spaces).
+    return json.dumps(value, separators=(",", ":"))
+
+
 def _cols(table: Any) -> list[str]:
     return [c.name for c in table.columns]
 
@@ -292,26 +317,29 @@ def generate(spec: Spec) -> Iterator[tuple[Any, list[Row]]]:
     start = now - timedelta(days=365)
     t0 = _ts(start)
 
-    yield users, [
-        (
-            u,
-            FIRST[u],
-            LAST[u],
-            f"agent{u}@tidings.example",
-            None,
-            2 if u == 1 else 1,
-            None,
-            "Support agent",
-            None,
-            "UTC",
-            None,
-            "en",
-            False,
-            t0,
-            t0,
-        )
-        for u in range(1, N_USERS + 1)
-    ]
+    yield (
+        users,
+        [
+            (
+                u,
+                FIRST[u],
+                LAST[u],
+                f"agent{u}@tidings.example",
+                None,
+                2 if u == 1 else 1,
+                None,
+                "Support agent",
+                None,
+                "UTC",
+                None,
+                "en",
+                False,
+                t0,
+                t0,
+            )
+            for u in range(1, N_USERS + 1)
+        ],
+    )
     folder_rows: list[Row] = []
     folder_of: dict[tuple[int, int, int | None], int] = {}
     for m in range(1, N_MAILBOXES + 1):
@@ -328,20 +356,23 @@ def generate(spec: Spec) -> Iterator[tuple[Any, list[Row]]]:
     mailbox_choice = [rnd.randrange(1, N_MAILBOXES + 1) for _ in range(spec.conversations)]
     for m in mailbox_choice:
         per_mailbox[m] += 1
-    yield mailboxes, [
-        (m, name, f"{name.lower()}@tidings.example", per_mailbox[m], t0, t0)
-        for m, name in zip(range(1, N_MAILBOXES + 1), ("Support", "Billing", "Sales"), strict=True)
-    ]
+    yield (
+        mailboxes,
+        [
+            (m, name, f"{name.lower()}@tidings.example", per_mailbox[m], t0, t0)
+            for m, name in zip(
+                range(1, N_MAILBOXES + 1), ("Support", "Billing", "Sales"), strict=True
+            )
+        ],
+    )
     yield folders, folder_rows
-    yield mailbox_user, [
-        (m, u) for m in range(1, N_MAILBOXES + 1) for u in range(1, N_USERS + 1)
-    ]
+    yield mailbox_user, [(m, u) for m in range(1, N_MAILBOXES + 1) for u in range(1, N_USERS + 1)]
     yield tags, [(i + 1, name, i % 5) for i, name in enumerate(TAG_NAMES)]
 
     cust_rows: list[Row] = []
     email_rows: list[Row] = []
     for c in range(1, spec.customers + 1):
-        phones = json.dumps([{"value": f"+1555{c:07d}", "type": "mobile"}]) if c % 3 == 0 else "[]"
+        phones = _compact([{"value": f"+1555{c:07d}", "type": "mobile"}]) if c % 3 == 0 else "[]"
         cust_rows.append(
             (
                 c,
@@ -445,7 +476,7 @@ def generate(spec: Spec) -> Iterator[tuple[Any, list[Row]]]:
                     None if from_customer else agent,
                     customer_id if from_customer else None,
                     None,
-                    "[]" if from_customer else json.dumps([f"customer{customer_id}@example.com"]),
+                    "[]" if from_customer else _compact([f"customer{customer_id}@example.com"]),
                     "[]",
                     "[]",
                     "{}",
@@ -503,8 +534,17 @@ def generate(spec: Spec) -> Iterator[tuple[Any, list[Row]]]:
     yield from flush()
 
 
-SEQUENCED = [mailboxes, users, folders, customers, customer_emails, conversations, threads,
-             attachments, tags]
+SEQUENCED = [
+    mailboxes,
+    users,
+    folders,
+    customers,
+    customer_emails,
+    conversations,
+    threads,
+    attachments,
+    tags,
+]
 
 
 def _insert_sqlite(path: Path, spec: Spec) -> None:
@@ -538,7 +578,7 @@ def _insert_pg(url: str, spec: Spec) -> None:
             for table in SEQUENCED:
                 cur.execute(
                     f"SELECT setval(pg_get_serial_sequence('{table.name}', 'id'),"
-                    f" (SELECT COALESCE(MAX(id), 1) FROM \"{table.name}\"))"
+                    f' (SELECT COALESCE(MAX(id), 1) FROM "{table.name}"))'
                 )
         conn.commit()
     with psycopg.connect(url, autocommit=True) as conn:
@@ -546,21 +586,27 @@ def _insert_pg(url: str, spec: Spec) -> None:
 
 
 def sqlite_dataset(spec: Spec) -> Path:
-    """The built SQLite file for ``spec``, from bench/.cache/ when it is there."""
+    """The built SQLite file for ``spec``, from bench/.cache/ when it is there.
+
+    Concurrent runs are safe: one builds under an exclusive lock, the others wait for it."""
+    import fcntl
+
     CACHE.mkdir(exist_ok=True)
     path = CACHE / f"{spec.key()}.sqlite"
-    if path.exists():
-        note(f"using cached {path.relative_to(ROOT)}")
-        return path
-    started = time.perf_counter()
-    tmp = path.with_suffix(".building")
-    for p in (tmp, Path(f"{tmp}-wal"), Path(f"{tmp}-shm")):
-        p.unlink(missing_ok=True)
-    db = Database(f"sqlite:///{tmp}")
-    upgrade(db)
-    db.dispose()
-    _insert_sqlite(tmp, spec)
-    os.replace(tmp, path)
+    with open(CACHE / f"{spec.key()}.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if path.exists():
+            note(f"using cached {path.relative_to(ROOT)}")
+            return path
+        started = time.perf_counter()
+        tmp = path.with_suffix(f".{os.getpid()}.building")
+        for p in (tmp, Path(f"{tmp}-wal"), Path(f"{tmp}-shm")):
+            p.unlink(missing_ok=True)
+        db = Database(f"sqlite:///{tmp}")
+        upgrade(db)
+        db.dispose()
+        _insert_sqlite(tmp, spec)
+        os.replace(tmp, path)
     note(f"built {path.relative_to(ROOT)} in {time.perf_counter() - started:.1f} s")
     return path
 

@@ -136,7 +136,7 @@ def baseline(db: str, url: str, case: str, n: int, seconds: float) -> dict[str, 
 
 
 class Server:
-    def __init__(self, url: str, workdir: Path) -> None:
+    def __init__(self, url: str, workdir: Path, patches: str | None = None) -> None:
         self.port = c.free_port()
         self.base = f"http://127.0.0.1:{self.port}"
         self.log = workdir / f"server-{self.port}.log"
@@ -146,8 +146,18 @@ class Server:
             "TIDINGS_API_KEY": API_KEY,
             "TIDINGS_HOST": "127.0.0.1",
         }
-        cmd = [str(c.ROOT / ".venv/bin/tidings"), "serve", "--host", "127.0.0.1",
-               "--port", str(self.port)]
+        cmd = [
+            str(c.ROOT / ".venv/bin/tidings"),
+            "serve",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(self.port),
+        ]
+        if patches:
+            # Experiment: the same server with recommended fixes patched in.
+            cmd = [str(c.ROOT / ".venv/bin/python"), str(c.BENCH / "_patched_server.py"), *cmd[1:]]
+            env["TIDINGS_BENCH_PATCHES"] = patches
         self.proc = subprocess.Popen(
             cmd,
             env=env,
@@ -295,9 +305,22 @@ def _start_profile(server: Server, profile: Path | None, duration: float) -> Any
     profile.mkdir(parents=True, exist_ok=True)
     out = profile / f"{_start_profile.label}.txt"  # type: ignore[attr-defined]
     return subprocess.Popen(
-        [str(c.ROOT / ".venv/bin/py-spy"), "record", "--pid", str(server.proc.pid),
-         "--duration", str(int(duration)), "--rate", "200", "--format", "raw",
-         "--threads", "--nonblocking", "--output", str(out)],
+        [
+            str(c.ROOT / ".venv/bin/py-spy"),
+            "record",
+            "--pid",
+            str(server.proc.pid),
+            "--duration",
+            str(int(duration)),
+            "--rate",
+            "200",
+            "--format",
+            "raw",
+            "--threads",
+            "--nonblocking",
+            "--output",
+            str(out),
+        ],
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )
@@ -343,12 +366,17 @@ def sanity(server: Server, n: int) -> None:
         with urllib.request.urlopen(req, timeout=30) as resp:
             return orjson.loads(resp.read())
 
+    def require(ok: bool, what: str) -> None:
+        if not ok:
+            raise RuntimeError(f"sanity check failed: {what}")
+
     page = get("/api/conversations?pageSize=50")
     items = page["_embedded"]["conversations"]
-    assert len(items) == 50, len(items)
-    assert page["page"]["totalElements"] > 0.9 * n, page["page"]
+    require(len(items) == 50, f"{len(items)} items on the first page")
+    require(page["page"]["totalElements"] > 0.9 * n, f"page {page['page']}")
     convo = get("/api/conversations/1")
-    assert convo["id"] == 1 and len(convo["_embedded"]["threads"]) == convo["threadsCount"]
+    require(convo["id"] == 1, "conversation 1")
+    require(len(convo["_embedded"]["threads"]) == convo["threadsCount"], "threads of 1")
 
 
 # --- main -----------------------------------------------------------------------------------
@@ -371,6 +399,11 @@ def main() -> None:
     ap.add_argument("--baseline-seconds", type=float, default=5.0)
     ap.add_argument("--case", action="append", help="only these cases (repeatable)")
     ap.add_argument("--profile", type=Path, help="py-spy the server into this directory")
+    ap.add_argument(
+        "--patches",
+        help="experiment: serve with bench/_patched_server.py's patches, e.g."
+        " count_cache,fastviews,threads=1",
+    )
     ap.add_argument("--time-limit", type=int, default=1800, help="abort the whole run after this")
     args = ap.parse_args()
     dbs = ["sqlite", "postgresql"] if args.db == "both" else [args.db]
@@ -387,7 +420,7 @@ def main() -> None:
             for case in selected:
                 c.note(f"{db}: raw SQL baseline for {case}")
                 base[case] = baseline(db, url, case, n, args.baseline_seconds)
-            server = Server(url, workdir)
+            server = Server(url, workdir, args.patches)
             try:
                 server.wait_ready()
                 sanity(server, n)
@@ -395,8 +428,13 @@ def main() -> None:
                     c.note(f"{db}: {case}, concurrency {args.concurrency}, {args.duration:.0f} s")
                     _start_profile.label = f"{db}_{case}"  # type: ignore[attr-defined]
                     measured = run_load(
-                        server, make_path, check, args.concurrency, args.warmup,
-                        args.duration, args.profile,
+                        server,
+                        make_path,
+                        check,
+                        args.concurrency,
+                        args.warmup,
+                        args.duration,
+                        args.profile,
                     )
                     record: dict[str, Any] = {
                         "bench": "api",
@@ -411,6 +449,8 @@ def main() -> None:
                         "server_rss_mb": server.rss_mb(),
                         "target_p99_ms": TARGET_P99_MS,
                     }
+                    if args.patches:
+                        record["patches"] = args.patches
                     meets = measured["p99_ms"] < TARGET_P99_MS and measured["errors"] == 0
                     if case == "mailboxes":
                         record.pop("target_p99_ms")

@@ -4,8 +4,8 @@
 
 For each database and each N it builds N conversations with 3 threads each, all
 in the deleted state (bulk SQL; the SQLite file is cached in bench/.cache/), and
-times three ways of deleting them all forever, each on a fresh copy of the data
-and each in its own subprocess (so peak memory is per case):
+times each way of deleting them all forever on a fresh copy of the data, in its own
+subprocess (so peak memory is per case):
 
   raw_floor          DELETE FROM attachments/threads/followers/conversation_tag/
                      conversation_folder/conversations in chunks of 500 ids, one
@@ -15,14 +15,19 @@ and each in its own subprocess (so peak memory is per case):
                      Runner.run_once() in-process until the operation completed.
                      Verified: exactly N convo.deleted_forever events, each payload
                      carrying its 3 threads; no conversation or thread left.
-  reference_with_events  (not Tidings; what the recommended fixes reach) the same events
-                     and payload bytes, built once per chunk from raw rows by
-                     bench/_fastviews.py, appended through tidings.events.outbox.
   naive_loop         per conversation: load it and its threads, build the payload with
                      tidings.desk.views.conversation_json, insert the event, delete its
                      rows, commit. For N above --naive-full-max it runs on the first
                      --naive-sample conversations and extrapolates linearly
                      ("extrapolated_from" in the JSON).
+  reference_with_events
+                     not Tidings: what the recommended fixes reach. The same events and
+                     payload bytes, built once per chunk from raw rows by
+                     bench/_fastviews.py, appended through tidings.events.outbox.
+
+Ratios: ratio_to_floor = seconds / raw_floor seconds; speedup_vs_naive = naive seconds
+(extrapolated when sampled) / seconds; peak_rss_delta_mb = the case's peak RSS above
+its RSS when it started (VmHWM, reset just before the case).
 
 ``--db postgresql|both`` without ``TIDINGS_TEST_PG_URL`` reruns itself under scripts/pg.
 """
@@ -69,9 +74,12 @@ def _cpu() -> float:
 
 def _deleted_ids(db: Any) -> list[int]:
     with db.read() as conn:
-        return [r[0] for r in conn.exec_driver_sql(
-            "SELECT id FROM conversations WHERE state = 3 ORDER BY id"
-        )]
+        return [
+            r[0]
+            for r in conn.exec_driver_sql(
+                "SELECT id FROM conversations WHERE state = 3 ORDER BY id"
+            )
+        ]
 
 
 def case_raw_floor(db: Any, args: argparse.Namespace) -> dict[str, Any]:
@@ -101,9 +109,7 @@ def case_tidings_operation(db: Any, args: argparse.Namespace) -> dict[str, Any]:
         op_id = planning.queue(tx, req, SECRET)
     planned = time.perf_counter() - t0
     rss_after_plan = c.peak_rss_mb()
-    settings = Settings(
-        database_url=db.url, run_workers=False, operation_chunk_size=args.chunk
-    )
+    settings = Settings(database_url=db.url, run_workers=False, operation_chunk_size=args.chunk)
     runner = Runner(db, system_clock, settings)
     status = "queued"
     deadline = time.monotonic() + args.time_limit
@@ -130,7 +136,8 @@ def case_naive_loop(db: Any, args: argparse.Namespace) -> dict[str, Any]:
     from tidings.clock import system_clock
     from tidings.db import schema
     from tidings.desk.announce import emit_conversation
-    from tidings.desk.views import conversation_json
+
+    conversation_json = c.tidings_views().conversation_json
     from tidings.events.outbox import transaction
 
     tables = [(getattr(schema, t), getattr(schema, t).c[col]) for t, col in DELETE_ORDER]
@@ -265,8 +272,18 @@ def drop_copy(db: str, url: str, case: str) -> None:
 
 def run_child(args: argparse.Namespace, case: str, url: str, n: int, sample: int | None) -> Any:
     cmd = [
-        sys.executable, __file__, "--child", case, "--url", url, "--n", str(n),
-        "--chunk", str(args.chunk), "--time-limit", str(args.case_time_limit),
+        sys.executable,
+        __file__,
+        "--child",
+        case,
+        "--url",
+        url,
+        "--n",
+        str(n),
+        "--chunk",
+        str(args.chunk),
+        "--time-limit",
+        str(args.case_time_limit),
     ]
     if sample:
         cmd += ["--sample", str(sample)]
@@ -274,8 +291,20 @@ def run_child(args: argparse.Namespace, case: str, url: str, n: int, sample: int
         args.profile.mkdir(parents=True, exist_ok=True)
         db = "sqlite" if url.startswith("sqlite") else "postgresql"
         out_file = args.profile / f"bulk_{db}_{n}_{case}.txt"
-        cmd = [str(c.ROOT / ".venv/bin/py-spy"), "record", "--rate", "100", "--format", "raw",
-               "--nonblocking", "--idle", "--output", str(out_file), "--", *cmd]
+        cmd = [
+            str(c.ROOT / ".venv/bin/py-spy"),
+            "record",
+            "--rate",
+            "100",
+            "--format",
+            "raw",
+            "--nonblocking",
+            "--idle",
+            "--output",
+            str(out_file),
+            "--",
+            *cmd,
+        ]
     out = subprocess.run(
         cmd, capture_output=True, text=True, timeout=args.case_time_limit + 120, check=False
     )
@@ -294,8 +323,12 @@ def main() -> None:
     ap.add_argument("--db", choices=("sqlite", "postgresql", "both"), default="both")
     ap.add_argument("--case", action="append", choices=CASES, help="only these cases")
     ap.add_argument("--chunk", type=int, default=500, help="conversations per transaction")
-    ap.add_argument("--naive-full-max", type=int, default=10_000,
-                    help="run the naive loop in full up to this N; sample above it")
+    ap.add_argument(
+        "--naive-full-max",
+        type=int,
+        default=10_000,
+        help="run the naive loop in full up to this N; sample above it",
+    )
     ap.add_argument("--naive-sample", type=int, default=5_000)
     ap.add_argument("--profile", type=Path, help="py-spy every case into this directory")
     ap.add_argument("--case-time-limit", type=int, default=1800)

@@ -9,8 +9,8 @@ all non-idle samples in the file (every thread).
 from __future__ import annotations
 
 import argparse
-import signal
 import re
+import signal
 from collections import Counter
 
 _FRAME = re.compile(r"^(?P<func>.*?) \((?P<file>[^:()]*)(?::(?P<line>\d+))?\)$")
@@ -46,7 +46,9 @@ def main() -> None:
             count = int(count_text)
             frames = [_short(f) for f in stack.split(";")]
             # The first frame is the thread ("thread (0x...)") with --threads; skip it.
-            frames = [f for f in frames if not f.startswith("thread (") and not f.startswith("process ")]
+            frames = [
+                f for f in frames if not f.startswith("thread (") and not f.startswith("process ")
+            ]
             if not frames:
                 continue
             total += count

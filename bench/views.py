@@ -4,7 +4,8 @@
 
 No HTTP: calls Tidings' own functions on the api.py data set and, side by side, the
 prototype of the recommended changes (bench/_fastviews.py, checked byte-for-byte
-against Tidings' output before timing). Prints one JSON line per step with wall and
+against Tidings' output before timing) and, on SQLite, the payload built by SQLite's
+own JSON functions (bench/_sqljson.py, same check). Prints one JSON line per step with wall and
 CPU milliseconds per call (CPU time of this process, which a busy machine disturbs
 far less than wall time; PostgreSQL's own work is in wall only).
 """
@@ -30,7 +31,8 @@ from tidings.api.responses import page_of
 from tidings.db.engine import Database
 from tidings.db.schema import conversations
 from tidings.desk.queries import ConversationFilter, Page, list_conversation_ids
-from tidings.desk.views import conversations_json
+
+conversations_json = c.tidings_views().conversations_json
 
 
 def measure(fn: Callable[[], Any], seconds: float) -> tuple[float, float, int]:
@@ -63,41 +65,79 @@ def steps(conn: Any, n: int) -> list[tuple[str, str, Callable[[], Any]]]:
 
     def tidings_page() -> bytes:
         ids, count = list_conversation_ids(conn, f, "createdAt", True, page)
-        return page_of("conversations", conversations_json(conn, ids, with_threads=False), page,
-                       count).body
+        return page_of(
+            "conversations", conversations_json(conn, ids, with_threads=False), page, count
+        ).body
 
     def proto_page(count: bool) -> Callable[[], bytes]:
         def run() -> bytes:
             ids = [r[0] for r in conn.exec_driver_sql(ids_sql)]
             # With a count cache (recommendation 1) the total is a dict look-up.
             count_value = (
-                conn.exec_driver_sql("SELECT count(*) FROM conversations WHERE state = 2")
-                .scalar_one() if count else total
+                conn.exec_driver_sql(
+                    "SELECT count(*) FROM conversations WHERE state = 2"
+                ).scalar_one()
+                if count
+                else total
             )
             items = fv.conversations_json(conn, ids, with_threads=False)
             return page_of("conversations", items, page, count_value).body
 
         return run
 
+    extra: list[tuple[str, str, Callable[[], Any]]] = []
+    if conn.dialect.name == "sqlite":
+        import _sqljson
+
+        _sqljson.check_same(conn, ids500)
+        extra.append(
+            (
+                "snapshot_chunk500",
+                "experiment: SQLite json_object builds the same bytes",
+                lambda: _sqljson.payloads(conn, ids500),
+            )
+        )
     count_query = select(func.count()).select_from(conversations).where(conversations.c.state == 2)
     return [
-        ("list_page50", "tidings: whole page (ids, count, conversations_json, page_of)",
-         tidings_page),
-        ("list_page50", "tidings: ids query only",
-         lambda: conn.exec_driver_sql(ids_sql).all()),
+        (
+            "list_page50",
+            "tidings: whole page (ids, count, conversations_json, page_of)",
+            tidings_page,
+        ),
+        ("list_page50", "tidings: ids query only", lambda: conn.exec_driver_sql(ids_sql).all()),
         ("list_page50", "tidings: COUNT(*) only", lambda: conn.execute(count_query).scalar_one()),
-        ("list_page50", "tidings: conversations_json(50 ids) only",
-         lambda: conversations_json(conn, ids50, with_threads=False)),
+        (
+            "list_page50",
+            "tidings: conversations_json(50 ids) only",
+            lambda: conversations_json(conn, ids50, with_threads=False),
+        ),
         ("list_page50", "prototype: whole page, COUNT(*) every time", proto_page(True)),
         ("list_page50", "prototype: whole page, count cached", proto_page(False)),
-        ("get_conversation", "tidings: conversations_json([id], threads) + orjson",
-         lambda: orjson.dumps(conversations_json(conn, [rnd.randint(1, n)], with_threads=True))),
-        ("get_conversation", "prototype: same bytes",
-         lambda: orjson.dumps(fv.conversations_json(conn, [rnd.randint(1, n)], with_threads=True))),
-        ("snapshot_chunk500", "tidings: conversations_json(500, threads) + orjson each",
-         lambda: [orjson.dumps(x) for x in conversations_json(conn, ids500, with_threads=True)]),
-        ("snapshot_chunk500", "prototype: same bytes",
-         lambda: [orjson.dumps(x) for x in fv.conversations_json(conn, ids500, with_threads=True)]),
+        (
+            "get_conversation",
+            "tidings: conversations_json([id], threads) + orjson",
+            lambda: orjson.dumps(conversations_json(conn, [rnd.randint(1, n)], with_threads=True)),
+        ),
+        (
+            "get_conversation",
+            "prototype: same bytes",
+            lambda: orjson.dumps(
+                fv.conversations_json(conn, [rnd.randint(1, n)], with_threads=True)
+            ),
+        ),
+        (
+            "snapshot_chunk500",
+            "tidings: conversations_json(500, threads) + orjson each",
+            lambda: [orjson.dumps(x) for x in conversations_json(conn, ids500, with_threads=True)],
+        ),
+        (
+            "snapshot_chunk500",
+            "prototype: same bytes",
+            lambda: [
+                orjson.dumps(x) for x in fv.conversations_json(conn, ids500, with_threads=True)
+            ],
+        ),
+        *extra,
     ]
 
 
@@ -123,9 +163,18 @@ def main() -> None:
             with db.read() as conn:
                 for case, step, fn in steps(conn, n):
                     wall, cpu, calls = measure(fn, args.seconds)
-                    c.emit({"bench": "views", "db": db_name, "case": case, "step": step,
-                            "conversations": n, "wall_ms": round(wall, 3),
-                            "cpu_ms": round(cpu, 3), "calls": calls})
+                    c.emit(
+                        {
+                            "bench": "views",
+                            "db": db_name,
+                            "case": case,
+                            "step": step,
+                            "conversations": n,
+                            "wall_ms": round(wall, 3),
+                            "cpu_ms": round(cpu, 3),
+                            "calls": calls,
+                        }
+                    )
             db.dispose()
             if db_name == "postgresql":
                 c.pg_drop(f"bench_views_{n}")

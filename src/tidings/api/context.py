@@ -45,9 +45,15 @@ class Context:
             yield conn
 
 
-def context(request: Request) -> Context:
+def app_context(request: Request) -> Context:
     ctx: Context = request.app.state.ctx
     return ctx
+
+
+async def context(request: Request) -> Context:
+    """The dependency. ``async`` on purpose: FastAPI runs a plain ``def`` dependency
+    in the thread pool, one more thread hop per request for a dictionary look-up."""
+    return app_context(request)
 
 
 async def read_body(request: Request, limit: int) -> bytes:
@@ -74,7 +80,7 @@ async def json_body(request: Request) -> dict[str, Any]:
     """
     raw = getattr(request, "_body", None)
     if raw is None:
-        raw = await read_body(request, context(request).settings.max_body_bytes)
+        raw = await read_body(request, app_context(request).settings.max_body_bytes)
     if not raw.strip():
         return {}
     try:
@@ -106,7 +112,7 @@ def _has_nul(value: Any) -> bool:
 
 async def authorize(request: Request) -> None:
     """FreeScout's ApiAuth: ``api_key`` (query or body), then ``X-FreeScout-API-Key``."""
-    ctx = context(request)
+    ctx = app_context(request)
     key = request.query_params.get("api_key") or request.headers.get("x-freescout-api-key")
     if key is None and request.method in ("POST", "PUT", "PATCH", "DELETE"):
         raw = await read_body(request, ctx.settings.max_body_bytes)
