@@ -48,6 +48,17 @@ def lock_rows(conn: Connection, ids: Sequence[int]) -> list[Row[Any]]:
     return rows
 
 
+def lock_ids(conn: Connection, ids: Sequence[int]) -> list[int]:
+    """Like ``lock_rows`` for callers that need only to know which ids exist."""
+    found: list[int] = []
+    for part in chunked(sorted(set(ids))):
+        query = select(conversations.c.id).where(conversations.c.id.in_(part))
+        if conn.dialect.name == "postgresql":
+            query = query.with_for_update()
+        found.extend(conn.execute(query.order_by(conversations.c.id)).scalars())
+    return found
+
+
 def soft_delete_rows(tx: Tx, rows: Sequence[Row[Any]], by_user: int | None) -> list[Change]:
     """Move to the Deleted folder with a "deleted" line item; already deleted rows are left."""
     todo = [r for r in rows if r.state != State.DELETED]
@@ -126,7 +137,7 @@ def delete_forever(tx: Tx, ids: Sequence[int]) -> list[int]:
     """Announce, then delete: each ``convo.deleted_forever`` carries the conversation and
     its threads as they were just before, and commits only together with the deletion
     (FreeScout announces before deleting and sends empty threads; reference 3.2)."""
-    found = [r.id for r in lock_rows(tx.conn, ids)]
+    found = lock_ids(tx.conn, ids)
     if not found:
         return []
     payloads = snapshots(tx, found)

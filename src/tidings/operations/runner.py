@@ -21,7 +21,7 @@ from typing import Any
 from tidings.clock import Clock
 from tidings.config import Settings
 from tidings.db.engine import Database
-from tidings.desk.lifecycle import lock_rows
+from tidings.desk.lifecycle import lock_ids
 from tidings.events import log as event_log
 from tidings.events.outbox import Tx, transaction
 from tidings.ids import new_id
@@ -109,7 +109,7 @@ class Runner:
 
     def _apply(self, tx: Tx, op: Any, items: Sequence[tuple[int, int]]) -> None:
         ids = [cid for _, cid in items]
-        existing = {r.id for r in lock_rows(tx.conn, ids)}
+        existing = set(lock_ids(tx.conn, ids))
         changed = ACTIONS[op.action](
             tx, [i for i in ids if i in existing], op.params, op.by_user_id
         )
@@ -117,16 +117,13 @@ class Runner:
         store.mark(
             tx.conn, op.id, (items[0][0], items[-1][0]), {"changed": changed, "missing": missing}
         )
-        self._count(tx, op.id)
-
-    def _count(self, tx: Tx, op_id: str) -> None:
-        counts = store.counts(tx.conn, op_id)
-        store.set_fields(
+        # Counted per chunk, in the chunk's transaction: the counters move with the work.
+        store.add_counts(
             tx.conn,
-            op_id,
-            processed=sum(counts.values()),
-            succeeded=counts.get("changed", 0) + counts.get("unchanged", 0),
-            failed=counts.get("missing", 0),
+            op.id,
+            processed=len(ids),
+            succeeded=len(ids) - len(missing),
+            failed=len(missing),
             lease_until=self.lease_until(tx.now),
         )
 

@@ -117,13 +117,25 @@ def mark(
             )
 
 
-def counts(conn: Connection, op_id: str) -> dict[str, int]:
-    rows = conn.execute(
-        select(operation_items.c.outcome, func.count())
-        .where(operation_items.c.operation_id == op_id, operation_items.c.outcome.is_not(None))
-        .group_by(operation_items.c.outcome)
+def add_counts(
+    conn: Connection,
+    op_id: str,
+    *,
+    processed: int,
+    succeeded: int,
+    failed: int,
+    lease_until: datetime,
+) -> None:
+    conn.execute(
+        update(operations)
+        .where(operations.c.id == op_id)
+        .values(
+            processed=operations.c.processed + processed,
+            succeeded=operations.c.succeeded + succeeded,
+            failed=operations.c.failed + failed,
+            lease_until=lease_until,
+        )
     )
-    return {str(outcome): int(n) for outcome, n in rows}
 
 
 def changed_ids(conn: Connection, op_id: str) -> list[int]:
