@@ -141,6 +141,47 @@ def steps(conn: Any, n: int) -> list[tuple[str, str, Callable[[], Any]]]:
     ]
 
 
+def threaded(db: Database, threads: int, seconds: float) -> dict[str, float]:
+    """Whole list pages (Tidings' own path, one read transaction each) from N threads."""
+    import resource
+    import threading
+
+    page = Page(1, 50)
+    f = ConversationFilter(state=2)
+
+    def one() -> bytes:
+        with db.read() as conn:
+            ids, count = list_conversation_ids(conn, f, "createdAt", True, page)
+            items = conversations_json(conn, ids, with_threads=False)
+        return page_of("conversations", items, page, count).body
+
+    for _ in range(5):
+        one()
+    counts = [0] * threads
+    stop = time.perf_counter() + seconds
+
+    def work(i: int) -> None:
+        while time.perf_counter() < stop:
+            one()
+            counts[i] += 1
+
+    r0 = resource.getrusage(resource.RUSAGE_SELF)
+    t0 = time.perf_counter()
+    workers = [threading.Thread(target=work, args=(i,)) for i in range(threads)]
+    for w in workers:
+        w.start()
+    for w in workers:
+        w.join()
+    elapsed = time.perf_counter() - t0
+    r1 = resource.getrusage(resource.RUSAGE_SELF)
+    n = sum(counts)
+    return {
+        "pages_per_s": round(n / elapsed, 1),
+        "cpu_ms_user": round(1000 * (r1.ru_utime - r0.ru_utime) / n, 3),
+        "cpu_ms_sys": round(1000 * (r1.ru_stime - r0.ru_stime) / n, 3),
+    }
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
     ap.add_argument("--conversations", type=int, default=100_000)
@@ -175,6 +216,20 @@ def main() -> None:
                             "calls": calls,
                         }
                     )
+            # The same page from 1, 2 and 8 threads: drivers release the GIL around every
+            # row they step, so threads hand it back and forth (a server's thread pool).
+            for threads in (1, 2, 8):
+                c.emit(
+                    {
+                        "bench": "views",
+                        "db": db_name,
+                        "case": "list_page50_threads",
+                        "step": f"tidings: whole page from {threads} thread(s)",
+                        "conversations": n,
+                        "threads": threads,
+                        **threaded(db, threads, args.seconds),
+                    }
+                )
             db.dispose()
             if db_name == "postgresql":
                 c.pg_drop(f"bench_views_{n}")

@@ -92,6 +92,19 @@ def _stored_json(value: Any) -> Any:
     return EMPTY_LIST if value is None else value
 
 
+def _rows(conn: Connection, sql: str) -> list[tuple[Any, ...]]:
+    """Plain tuples from the driver's own cursor, inside ``conn``'s transaction.
+
+    SQLAlchemy's result rows cost more to iterate than everything else here does.
+    """
+    cursor = conn.connection.cursor()
+    try:
+        cursor.execute(sql)
+        return list(cursor.fetchall())
+    finally:
+        cursor.close()
+
+
 def _in(ids: Sequence[int] | set[int]) -> str:
     return ",".join(str(int(i)) for i in ids)
 
@@ -104,9 +117,10 @@ class People:
         self.customers: dict[int, tuple[Any, ...]] = {}
         self.emails: dict[int, str] = {}
         for part in chunked(sorted(user_ids)):
-            for r in conn.exec_driver_sql(
+            for r in _rows(
+                conn,
                 "SELECT id, first_name, last_name, photo_url, email FROM users"
-                f" WHERE id IN ({_in(part)})"
+                f" WHERE id IN ({_in(part)})",
             ):
                 self.users[r[0]] = {
                     "id": r[0],
@@ -118,13 +132,16 @@ class People:
                 }
         for part in chunked(sorted(customer_ids)):
             listed = _in(part)
-            for r in conn.exec_driver_sql(
-                f"SELECT id, first_name, last_name, photo_url FROM customers WHERE id IN ({listed})"
+            for r in _rows(
+                conn,
+                "SELECT id, first_name, last_name, photo_url FROM customers"
+                f" WHERE id IN ({listed})",
             ):
                 self.customers[r[0]] = tuple(r)
-            for customer_id, email in conn.exec_driver_sql(
+            for customer_id, email in _rows(
+                conn,
                 "SELECT customer_id, email FROM customer_emails"
-                f" WHERE customer_id IN ({listed}) ORDER BY id"
+                f" WHERE customer_id IN ({listed}) ORDER BY id",
             ):
                 self.emails.setdefault(customer_id, email)
 
@@ -152,7 +169,7 @@ def conversations_json(
     rows: dict[int, Any] = {}
     for part in chunked(list(ids)):
         sql = f"SELECT {CONVERSATION_COLUMNS} FROM conversations WHERE id IN ({_in(part)})"
-        rows.update((r[0], r) for r in conn.exec_driver_sql(sql))
+        rows.update((r[0], r) for r in _rows(conn, sql))
     user_ids: set[int] = set()
     customer_ids: set[int] = set()
     for r in rows.values():
@@ -194,16 +211,18 @@ def _threads(
     files: dict[int, list[Json]] = defaultdict(list)
     for part in chunked(convo_ids):
         listed = _in(part)
-        for t in conn.exec_driver_sql(
+        for t in _rows(
+            conn,
             f"SELECT {THREAD_COLUMNS} FROM threads WHERE conversation_id IN ({listed})"
-            f" AND state = {int(ThreadState.PUBLISHED)} ORDER BY created_at DESC, id DESC"
+            f" AND state = {int(ThreadState.PUBLISHED)} ORDER BY created_at DESC, id DESC",
         ):
             threads[t[1]].append(t)
             user_ids.update(x for x in (t[10], t[12]) if x)
             customer_ids.update(x for x in (t[9], t[11]) if x)
-        for a in conn.exec_driver_sql(
+        for a in _rows(
+            conn,
             "SELECT id, thread_id, file_name, mime_type, size FROM attachments"
-            f" WHERE conversation_id IN ({listed}) ORDER BY id"
+            f" WHERE conversation_id IN ({listed}) ORDER BY id",
         ):
             files[a[1]].append(
                 {
