@@ -116,6 +116,7 @@ class People:
         self.users: dict[int, Json] = {}
         self.customers: dict[int, tuple[Any, ...]] = {}
         self.emails: dict[int, str] = {}
+        self._short: dict[tuple[int, str | None], Json] = {}
         for part in chunked(sorted(user_ids)):
             for r in _rows(
                 conn,
@@ -152,14 +153,20 @@ class People:
         row = self.customers.get(customer_id) if customer_id else None
         if row is None or customer_id is None:
             return None
-        return {
-            "id": row[0],
-            "type": "customer",
-            "firstName": row[1],
-            "lastName": row[2],
-            "photoUrl": row[3],
-            "email": email or self.emails.get(customer_id),
-        }
+        email = email or self.emails.get(customer_id)
+        # Shared between the threads that mention the customer: payloads are serialised,
+        # never mutated, so one dict per (customer, email) is enough.
+        found = self._short.get((customer_id, email))
+        if found is None:
+            found = self._short[(customer_id, email)] = {
+                "id": row[0],
+                "type": "customer",
+                "firstName": row[1],
+                "lastName": row[2],
+                "photoUrl": row[3],
+                "email": email,
+            }
+        return found
 
 
 def conversations_json(
