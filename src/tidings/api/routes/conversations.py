@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from fastapi import APIRouter, Depends, Query
+from fastapi import APIRouter, Depends, Request
 from starlette.responses import Response
 
 from tidings.api import bodies, params
@@ -21,61 +21,68 @@ from tidings.errors import InvalidInput, NotFound
 router = APIRouter(tags=["conversations"])
 
 
-@router.get("/conversations")
-def list_conversations(
-    ctx: Context = Depends(context),
-    embed: str | None = None,
-    mailboxId: str | None = None,
-    folderId: int | None = None,
-    status: str | None = None,
-    state: str | None = Query(
-        None, description="draft, published (default) or deleted; `all` for every state"
-    ),
-    type: str | None = None,
-    assignedTo: str | None = None,
-    customerEmail: str | None = None,
-    customerPhone: str | None = None,
-    customerId: int | None = None,
-    number: int | None = None,
-    subject: str | None = None,
-    tag: str | None = None,
-    createdByUserId: int | None = None,
-    createdByCustomerId: int | None = None,
-    createdSince: str | None = None,
-    updatedSince: str | None = None,
-    sortField: str | None = None,
-    sortOrder: str | None = None,
-    page: int | None = None,
-    pageSize: int | None = None,
-) -> Response:
-    embedded = params.embeds(embed) or set()
+LIST_PARAMETERS = params.documented(
+    ("embed", "string", "threads, tags (comma-separated)"),
+    ("mailboxId", "string", "One id or a comma-separated list"),
+    ("folderId", "integer", ""),
+    ("status", "string", "active, pending, closed, spam (comma-separated)"),
+    ("state", "string", "draft, published (default) or deleted; `all` for every state"),
+    ("type", "string", "email, phone, chat"),
+    ("assignedTo", "string", "A user id; empty or 0 for unassigned"),
+    ("customerEmail", "string", ""),
+    ("customerPhone", "string", ""),
+    ("customerId", "integer", ""),
+    ("number", "integer", ""),
+    ("subject", "string", "Substring match"),
+    ("tag", "string", ""),
+    ("createdByUserId", "integer", ""),
+    ("createdByCustomerId", "integer", ""),
+    ("createdSince", "string", "ISO 8601"),
+    ("updatedSince", "string", "ISO 8601"),
+    ("sortField", "string", ", ".join(CONVERSATION_SORTS)),
+    ("sortOrder", "string", "desc (default) or asc"),
+    ("page", "integer", ""),
+    ("pageSize", "integer", "1 to TIDINGS_MAX_PAGE_SIZE (default 50)"),
+)
+
+
+@router.get("/conversations", openapi_extra=LIST_PARAMETERS)
+def list_conversations(request: Request, ctx: Context = Depends(context)) -> Response:
+    q = request.query_params
+    embedded = params.embeds(q.get("embed")) or set()
+    tag = q.get("tag")
     f = ConversationFilter(
-        mailbox_ids=params.id_list(mailboxId, "mailboxId"),
-        folder_id=folderId,
-        statuses=params.enum_list(status, "status", Status, CONVERSATION_STATUSES),
-        state=_state_filter(state),
-        type=params.one_enum(type, "type", ConversationType),
-        customer_email=customerEmail,
-        customer_phone=customerPhone,
-        customer_id=customerId,
-        number=number,
-        subject=subject,
+        mailbox_ids=params.id_list(q.get("mailboxId"), "mailboxId"),
+        folder_id=params.integer(q, "folderId"),
+        statuses=params.enum_list(q.get("status"), "status", Status, CONVERSATION_STATUSES),
+        state=_state_filter(q.get("state")),
+        type=params.one_enum(q.get("type"), "type", ConversationType),
+        customer_email=q.get("customerEmail"),
+        customer_phone=q.get("customerPhone"),
+        customer_id=params.integer(q, "customerId"),
+        number=params.integer(q, "number"),
+        subject=q.get("subject"),
         tag=tags.normalize(tag) if tag else None,
-        created_by_user_id=createdByUserId,
-        created_by_customer_id=createdByCustomerId,
-        created_since=params.date(createdSince, "createdSince"),
-        updated_since=params.date(updatedSince, "updatedSince"),
+        created_by_user_id=params.integer(q, "createdByUserId"),
+        created_by_customer_id=params.integer(q, "createdByCustomerId"),
+        created_since=params.date(q.get("createdSince"), "createdSince"),
+        updated_since=params.date(q.get("updatedSince"), "updatedSince"),
     )
-    if assignedTo is not None:
-        if assignedTo in ("", "0"):
+    assigned_to = q.get("assignedTo")
+    if assigned_to is not None:
+        if assigned_to in ("", "0"):
             f.unassigned = True
         else:
-            assignee = params.id_list(assignedTo, "assignedTo") or []
+            assignee = params.id_list(assigned_to, "assignedTo") or []
             if len(assignee) != 1:
                 raise InvalidInput.field("assignedTo", "`assignedTo` must be one user id")
             f.assigned_to = assignee[0]
-    field, descending = params.sort(sortField, sortOrder, CONVERSATION_SORTS)
-    pg = params.page(page, pageSize, ctx.settings.max_page_size)
+    field, descending = params.sort(q.get("sortField"), q.get("sortOrder"), CONVERSATION_SORTS)
+    pg = params.page(
+        params.integer(q, "page", empty_ok=False),
+        params.integer(q, "pageSize", empty_ok=False),
+        ctx.settings.max_page_size,
+    )
     with ctx.read() as conn:
         ids, total = list_conversation_ids(conn, f, field, descending, pg)
         items = conversations_json(
