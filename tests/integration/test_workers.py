@@ -19,7 +19,7 @@ from tidings.desk.mailboxes import create_mailbox
 from tidings.desk.users import create_user
 from tidings.events.outbox import transaction
 from tidings.operations import planning, store
-from tidings.operations.runner import LeaseLost, Runner
+from tidings.operations.runner import Cursor, LeaseLost, Runner
 
 
 class Clock:
@@ -114,14 +114,14 @@ def test_expired_lease_is_taken_over_and_the_old_worker_stops(
     with db.write() as conn:
         assert store.claim(conn, first.owner, clock(), first.lease_until(clock())) == op_id
     first._start(op_id)
-    assert first._run_chunk(op_id) is False  # one chunk of 7 done, then "crash"
+    assert first._run_chunk(op_id, Cursor()) is False  # one chunk of 7 done, then "crash"
 
     assert second.run_once() is False  # the lease is still held: nothing to take
     clock.advance(31)
     assert second.run_once() is True  # expired: taken over and finished
 
     with pytest.raises(LeaseLost):
-        first._run_chunk(op_id)
+        first._run_chunk(op_id, Cursor())
     deleted = [cid for type_, cid, _ in _event_types(db) if type_ == "convo.deleted"]
     assert sorted(deleted) == sorted(seeded)
     with db.read() as conn:

@@ -15,6 +15,7 @@ import socket
 import threading
 import time
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -31,6 +32,13 @@ from tidings.operations.confirm import ids_digest
 from tidings.operations.wakeup import Waiter
 
 logger = logging.getLogger("tidings.operations")
+
+
+@dataclass
+class Cursor:
+    """The last item position this runner committed (-1: find the first one left)."""
+
+    after: int = -1
 
 
 class LeaseLost(Exception):
@@ -67,11 +75,12 @@ class Runner:
             if not self._check_stop(op_id):
                 self._guarded(op_id, lambda: self._run_atomic(op_id))
             return
+        cursor = Cursor()
         while True:
             finished = self._check_stop(op_id)
             if finished:
                 return
-            done = self._guarded(op_id, lambda: self._run_chunk(op_id))
+            done = self._guarded(op_id, lambda: self._run_chunk(op_id, cursor))
             if done is None or done:
                 return
 
@@ -84,18 +93,21 @@ class Runner:
                 store.set_fields(tx.conn, op_id, status="running", started_at=tx.now)
                 self._emit(tx, "operation.started", op_id)
 
-    def _run_chunk(self, op_id: str) -> bool:
+    def _run_chunk(self, op_id: str, cursor: Cursor) -> bool:
         """One chunk; True when the operation completed in this transaction."""
         with transaction(self.db, self.clock, op_id) as tx:
             op = self._owned(tx, op_id)
-            items = store.next_items(tx.conn, op_id, self.settings.operation_chunk_size)
+            size = self.settings.operation_chunk_size
+            items = store.next_items(tx.conn, op_id, size, cursor.after)
             if items:
                 self._apply(tx, op, items)
-            if not items or not store.next_items(tx.conn, op_id, 1):
+            # Positions run 0 .. total-1, so the last one says whether anything is left.
+            if not items or items[-1][0] >= op.total - 1:
                 self._complete(tx, op_id)
                 return True
             self._progress(tx, op_id)
-            return False
+        cursor.after = items[-1][0]  # only once the chunk has committed
+        return False
 
     def _run_atomic(self, op_id: str) -> bool:
         with transaction(self.db, self.clock, op_id) as tx:

@@ -83,10 +83,21 @@ def hold_lease(conn: Connection, op_id: str, owner: str, until: datetime) -> boo
     return result.rowcount == 1
 
 
-def next_items(conn: Connection, op_id: str, limit: int | None) -> list[tuple[int, int]]:
+def next_items(
+    conn: Connection, op_id: str, limit: int | None, after: int = -1
+) -> list[tuple[int, int]]:
+    """The next unprocessed items after position ``after``, in order.
+
+    Runners pass the last position they processed, so each chunk reads a range of
+    the primary key instead of re-scanning every item done so far.
+    """
     query = (
         select(operation_items.c.position, operation_items.c.conversation_id)
-        .where(operation_items.c.operation_id == op_id, operation_items.c.outcome.is_(None))
+        .where(
+            operation_items.c.operation_id == op_id,
+            operation_items.c.position > after,
+            operation_items.c.outcome.is_(None),
+        )
         .order_by(operation_items.c.position)
     )
     if limit is not None:
