@@ -6,6 +6,7 @@ import secrets
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
+import anyio.to_thread
 from fastapi import APIRouter, Depends, FastAPI
 
 from tidings import __version__
@@ -26,6 +27,7 @@ from tidings.config import Settings
 from tidings.db.engine import Database
 from tidings.db.migrate import upgrade
 from tidings.keys import api_key, stored_value
+from tidings.operations.runner import WorkerThread
 from tidings.webhooks.targets import parse_networks
 
 ROUTERS = (conversations, customers, users, mailboxes, tags, webhooks, attachments)
@@ -44,13 +46,27 @@ def build_context(settings: Settings, clock: Clock = system_clock) -> Context:
     )
 
 
+def request_threads(settings: Settings, db: Database) -> int:
+    """How many requests do their database work at once.
+
+    SQLite releases Python's global lock on every row it reads, so threads hand it back
+    and forth: measured on a list page, 1 / 2 / 8 threads served 319 / 235 / 154 pages/s.
+    Two keep a read going while a write waits for SQLite's lock. PostgreSQL requests wait
+    on the network, so more threads overlap that wait.
+    """
+    if settings.request_threads:
+        return settings.request_threads
+    return 2 if db.is_sqlite else 16
+
+
 def create_app(settings: Settings, clock: Clock = system_clock) -> FastAPI:
     ctx = build_context(settings, clock)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        from tidings.operations.runner import WorkerThread
-
+        anyio.to_thread.current_default_thread_limiter().total_tokens = request_threads(
+            settings, ctx.db
+        )
         worker = WorkerThread(ctx.db, ctx.clock, settings) if settings.run_workers else None
         if worker:
             ctx.wake = worker.wake

@@ -23,6 +23,7 @@ class Settings(BaseSettings):
     worker_poll_seconds: float = 0.5
     worker_lease_seconds: float = 30.0
     run_workers: bool = True
+    request_threads: int | None = None
     cors_hosts: str | None = None
     webhook_allowed_networks: str | None = None
 
