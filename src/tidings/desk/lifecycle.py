@@ -133,11 +133,12 @@ def restore(tx: Tx, ids: Sequence[int], by_user: int | None) -> list[int]:
     return [convo_id for _, convo_id in changes]
 
 
-def delete_forever(tx: Tx, ids: Sequence[int]) -> list[int]:
+def delete_forever(tx: Tx, ids: Sequence[int], *, locked: bool = False) -> list[int]:
     """Announce, then delete: each ``convo.deleted_forever`` carries the conversation and
     its threads as they were just before, and commits only together with the deletion
     (FreeScout announces before deleting and sends empty threads; reference 3.2)."""
-    found = lock_ids(tx.conn, ids)
+    # ``locked``: the caller already locked exactly these, existing, ids in this transaction.
+    found = sorted(set(ids)) if locked else lock_ids(tx.conn, ids)
     if not found:
         return []
     payloads = snapshots(tx, found)

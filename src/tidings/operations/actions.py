@@ -38,8 +38,9 @@ _move = _per_row(convos.move)
 ACTIONS: dict[str, ChunkAction] = {
     "delete": lambda tx, ids, p, by: lifecycle.soft_delete(tx, ids, by),
     "restore": lambda tx, ids, p, by: lifecycle.restore(tx, ids, by),
-    "delete_forever": lambda tx, ids, p, by: lifecycle.delete_forever(tx, ids),
-    "empty_trash": lambda tx, ids, p, by: lifecycle.delete_forever(tx, ids),
+    # The runner locked these ids, and found them, in this same transaction.
+    "delete_forever": lambda tx, ids, p, by: lifecycle.delete_forever(tx, ids, locked=True),
+    "empty_trash": lambda tx, ids, p, by: lifecycle.delete_forever(tx, ids, locked=True),
     "status": lambda tx, ids, p, by: _status(tx, ids, parse(p["status"], Status), by or 0),
     "assign": lambda tx, ids, p, by: _assign(tx, ids, p.get("user"), by or 0),
     "move": lambda tx, ids, p, by: _move(tx, ids, p["mailboxId"], by or 0),
