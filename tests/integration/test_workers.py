@@ -162,6 +162,6 @@ def test_only_the_outbox_writes_the_event_table() -> None:
     writers = [
         p.relative_to(root).as_posix()
         for p in root.rglob("*.py")
-        if "insert(events)" in p.read_text()
+        if "insert(events)" in p.read_text() or "INSERT INTO events" in p.read_text()
     ]
     assert writers == ["events/outbox.py"]

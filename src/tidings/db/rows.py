@@ -2,9 +2,17 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import Any
 
 from sqlalchemy import Connection, Insert
+
+
+def inline_ids(ids: Iterable[int]) -> str:
+    """``1,2,3`` for an ``IN (...)`` list; every id goes through ``int()``, so nothing else
+    can reach the SQL. Hot bulk paths use it: SQLAlchemy binds and compiles one parameter
+    per id (500 per chunk), which cost more than the statement itself."""
+    return ",".join(str(int(i)) for i in ids)
 
 
 def insert_returning_id(conn: Connection, statement: Insert) -> int:

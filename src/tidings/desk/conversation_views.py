@@ -25,6 +25,7 @@ from typing import Any
 import orjson
 from sqlalchemy import Connection, select
 
+from tidings.db.rows import inline_ids
 from tidings.db.schema import conversation_tag, tags
 from tidings.desk.enums import (
     ACTION_NAMES,
@@ -105,8 +106,7 @@ def _rows(conn: Connection, sql: str) -> list[tuple[Any, ...]]:
         cursor.close()
 
 
-def _in(ids: Sequence[int] | set[int]) -> str:
-    return ",".join(str(int(i)) for i in ids)
+_in = inline_ids
 
 
 class People:

@@ -13,6 +13,7 @@ from typing import Any
 
 from sqlalchemy import Connection, Row, delete, select, update
 
+from tidings.db.rows import inline_ids
 from tidings.db.schema import (
     attachments,
     conversation_folder,
@@ -51,11 +52,10 @@ def lock_rows(conn: Connection, ids: Sequence[int]) -> list[Row[Any]]:
 def lock_ids(conn: Connection, ids: Sequence[int]) -> list[int]:
     """Like ``lock_rows`` for callers that need only to know which ids exist."""
     found: list[int] = []
+    lock = " FOR UPDATE" if conn.dialect.name == "postgresql" else ""
     for part in chunked(sorted(set(ids))):
-        query = select(conversations.c.id).where(conversations.c.id.in_(part))
-        if conn.dialect.name == "postgresql":
-            query = query.with_for_update()
-        found.extend(conn.execute(query.order_by(conversations.c.id)).scalars())
+        sql = f"SELECT id FROM conversations WHERE id IN ({inline_ids(part)}) ORDER BY id{lock}"
+        found.extend(int(row[0]) for row in conn.exec_driver_sql(sql))
     return found
 
 
@@ -145,6 +145,7 @@ def delete_forever(tx: Tx, ids: Sequence[int], *, locked: bool = False) -> list[
     for convo_id in found:
         emit_conversation(tx, "convo.deleted_forever", payloads[convo_id])
     for part in chunked(found):
+        listed = inline_ids(part)
         for table, column in (
             (attachments, attachments.c.conversation_id),
             (threads, threads.c.conversation_id),
@@ -153,7 +154,7 @@ def delete_forever(tx: Tx, ids: Sequence[int], *, locked: bool = False) -> list[
             (conversation_folder, conversation_folder.c.conversation_id),
             (conversations, conversations.c.id),
         ):
-            tx.conn.execute(delete(table).where(column.in_(part)))
+            tx.conn.exec_driver_sql(f"DELETE FROM {table.name} WHERE {column.name} IN ({listed})")
     return found
 
 
