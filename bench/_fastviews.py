@@ -1,4 +1,4 @@
-"""A prototype of the recommended faster ``tidings.desk.views.conversations_json``.
+"""A prototype of the recommended faster ``tidings.desk.conversation_views.conversations_json``.
 
 Not used by Tidings: the benchmarks use it to show what the recommended changes buy
 (``bulk.py --case reference_with_events``, ``api.py`` in-process breakdown). It builds
@@ -148,7 +148,7 @@ class People:
 def conversations_json(
     conn: Any, ids: Sequence[int], *, with_threads: bool, lock: bool = False
 ) -> list[Json]:
-    """Same shape and order as tidings.desk.views.conversations_json (tags not included)."""
+    """Same shape and order as conversation_views.conversations_json (no tags)."""
     if not ids:
         return []
     listed = _ids(ids)

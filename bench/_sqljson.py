@@ -2,7 +2,7 @@
 
 Not used by Tidings. ``bulk.py --case sqljson_reference`` uses it to show how close
 to the raw floor a snapshot can get when no Python runs per conversation; ``check_same``
-compares its bytes with ``tidings.desk.views.conversations_json`` + orjson. SQLite only
+compares its bytes with ``tidings.desk.conversation_views.conversations_json`` + orjson. SQLite only
 (PostgreSQL's json_build_object writes ``"a" : 1``, so its bytes would differ).
 Relies on json_group_array keeping the order of an ordered subquery (true in practice
 for SQLite 3.40; 3.44+ can say ORDER BY inside the aggregate).

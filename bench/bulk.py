@@ -16,7 +16,7 @@ subprocess (so peak memory is per case):
                      Verified: exactly N convo.deleted_forever events, each payload
                      carrying its 3 threads; no conversation or thread left.
   naive_loop         per conversation: load it and its threads, build the payload with
-                     tidings.desk.views.conversation_json, insert the event, delete its
+                     tidings.desk.conversation_views.conversation_json, insert the event, delete its
                      rows, commit. For N above --naive-full-max it runs on the first
                      --naive-sample conversations and extrapolates linearly
                      ("extrapolated_from" in the JSON).
@@ -156,7 +156,7 @@ def case_naive_loop(db: Any, args: argparse.Namespace) -> dict[str, Any]:
 
 def case_reference_with_events(db: Any, args: argparse.Namespace) -> dict[str, Any]:
     """Not Tidings: what the recommended changes reach. Same events, same payload bytes
-    (bench/_fastviews.py, checked against tidings.desk.views), same outbox append, one
+    (bench/_fastviews.py, checked against tidings.desk.conversation_views), same outbox append, one
     transaction per chunk; the snapshot is built once per chunk from raw rows and the
     operation bookkeeping (items, counters) is left out."""
     import _fastviews as fv
