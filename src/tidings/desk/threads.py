@@ -155,50 +155,67 @@ def user_name(conn: Connection, user_id: int | None) -> str:
     return f"{row.first_name} {row.last_name}".strip() if row else f"User #{user_id}"
 
 
-def record_reply(tx: Tx, convo: Any, new: NewThread) -> list[str]:
-    """Apply a reply or note to its conversation; return the events, in order.
+REPLY_EVENTS = {
+    ThreadType.CUSTOMER: "convo.customer.reply.created",
+    ThreadType.MESSAGE: "convo.agent.reply.created",
+    ThreadType.NOTE: "convo.note.created",
+}
 
-    A reply to a deleted conversation restores it. FreeScout does this silently
-    for customer replies; here it is announced as ``convo.restored`` (compatibility.md).
-    A status change that a reply causes is announced as ``convo.status``.
+
+@dataclass(frozen=True, slots=True)
+class ReplyOutcome:
+    status: int
+    restores: bool
+    events: tuple[str, ...]
+
+
+def reply_outcome(
+    thread_type: ThreadType, requested: Status | None, status: int, state: int
+) -> ReplyOutcome:
+    """What a reply or note does to its conversation, and the events that announce it (pure).
+
+    A customer reply reopens (active), an agent reply waits for the customer (pending),
+    unless the request names a status; a note changes the status only when asked to.
+    A reply to a deleted conversation restores it: FreeScout does this silently for
+    customer replies; here it is announced as ``convo.restored`` (compatibility.md).
+    Any status change a reply causes is announced as ``convo.status``.
     """
-    changes: list[str] = []
+    defaults: dict[ThreadType, int] = {
+        ThreadType.CUSTOMER: Status.ACTIVE,
+        ThreadType.MESSAGE: Status.PENDING,
+    }
+    new_status = int(requested) if requested else defaults.get(thread_type, status)
+    restores = state == State.DELETED and thread_type != ThreadType.NOTE
+    events = (
+        *(("convo.restored",) if restores else ()),
+        REPLY_EVENTS[thread_type],
+        *(("convo.status",) if new_status != status else ()),
+    )
+    return ReplyOutcome(new_status, restores, events)
+
+
+def record_reply(tx: Tx, convo: Any, new: NewThread) -> list[str]:
+    """Apply a reply or note to its conversation; return the events, in order."""
+    outcome = reply_outcome(new.type, new.status, convo.status, convo.state)
     values: dict[str, Any] = {
         "updated_at": tx.now,
         "preview": preview_of(new.body),
         "threads_count": conversations.c.threads_count + 1,
     }
-    status = convo.status
     if new.type == ThreadType.CUSTOMER:
-        status = new.status or Status.ACTIVE
         values.update(last_reply_at=tx.now, last_reply_from=Via.CUSTOMER)
     elif new.type == ThreadType.MESSAGE:
-        status = new.status or Status.PENDING
         values.update(last_reply_at=tx.now, last_reply_from=Via.USER, user_updated_at=tx.now)
-    elif new.status:
-        status = new.status
-    restores = convo.state == State.DELETED and new.type != ThreadType.NOTE
-    if restores:
-        values["state"] = State.PUBLISHED
-        changes.append("convo.restored")
-    changes.append(
-        {
-            ThreadType.CUSTOMER: "convo.customer.reply.created",
-            ThreadType.MESSAGE: "convo.agent.reply.created",
-            ThreadType.NOTE: "convo.note.created",
-        }[new.type]
+    state = State.PUBLISHED if outcome.restores else convo.state
+    if outcome.restores:
+        values["state"] = state
+    if outcome.status != convo.status:
+        values.update(status=outcome.status, **closing(outcome.status, new.user_id, tx.now))
+    values["folder_id"] = FolderMap(tx.conn, {convo.mailbox_id}).for_conversation(
+        convo.mailbox_id, state, outcome.status, convo.user_id
     )
-    if status != convo.status:
-        values["status"] = status
-        values.update(closing(status, new.user_id, tx.now))
-        changes.append("convo.status")
-    state = values.get("state", convo.state)
-    folder = FolderMap(tx.conn, {convo.mailbox_id}).for_conversation(
-        convo.mailbox_id, state, status, convo.user_id
-    )
-    values["folder_id"] = folder
     tx.conn.execute(update(conversations).where(conversations.c.id == convo.id).values(**values))
-    return changes
+    return list(outcome.events)
 
 
 def closing(status: int, by_user: int | None, now: datetime) -> dict[str, Any]:
