@@ -27,10 +27,6 @@ class Settings(BaseSettings):
     cors_hosts: str | None = None
     webhook_allowed_networks: str | None = None
 
-    @property
-    def sqlalchemy_url(self) -> str:
-        return normalize_database_url(self.database_url)
-
 
 def normalize_database_url(url: str) -> str:
     """Accept the plain ``postgresql://`` form users type and pick the psycopg 3 driver."""

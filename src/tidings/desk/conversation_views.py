@@ -298,10 +298,7 @@ def _conversation(r: Any, people: People) -> Json:
             "friendly": _friendly(last_reply_at),
             "latestReplyFrom": VIA.get(last_reply_from) if last_reply_from is not None else None,
         },
-        "source": {
-            "type": SOURCE.get(source_type, "email"),
-            "via": VIA.get(source_via, "customer"),
-        },
+        "source": _source(source_type, source_via),
         "cc": _stored_json(cc),
         "bcc": _stored_json(bcc),
         "customer": people.customer(customer_id, customer_email),
@@ -329,10 +326,7 @@ def _thread(t: Any, people: People, files: list[Json]) -> Json:
             "associatedEntities": meta.get("associated", []),
         },
         "body": body,
-        "source": {
-            "type": SOURCE.get(source_type, "email"),
-            "via": VIA.get(source_via, "customer"),
-        },
+        "source": _source(source_type, source_via),
         "customer": people.customer(customer_id),
         "createdBy": (
             people.customer(created_by_customer_id)

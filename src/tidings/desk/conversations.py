@@ -389,8 +389,3 @@ def update_conversation(tx: Tx, convo_id: int, body: dict[str, Any]) -> None:
             else:
                 raise InvalidInput.field("state", "`state` must be one of: published, deleted")
     announce(tx, [(t, convo_id) for t in changes])
-
-
-def ensure_visible_state(state: int) -> None:
-    if state not in (State.DRAFT, State.PUBLISHED, State.DELETED):
-        raise InvalidInput.field("state", "unknown state")

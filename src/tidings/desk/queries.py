@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, Select, and_, func, or_, select
+from sqlalchemy import Connection, Select, and_, func, select
 
 from tidings.db.schema import (
     conversation_tag,
@@ -270,7 +270,3 @@ def list_tags(
     return [
         {"id": r.id, "name": r.name, "counter": r.counter, "color": r.color} for r in rows
     ], int(total)
-
-
-def any_of(*conditions: Any) -> Any:
-    return or_(*conditions)

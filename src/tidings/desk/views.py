@@ -35,32 +35,6 @@ def chunked(ids: Sequence[int], size: int = IN_LIMIT) -> Iterable[Sequence[int]]
         yield ids[start : start + size]
 
 
-def short_user(row: Row[Any] | None) -> Json | None:
-    if row is None:
-        return None
-    return {
-        "id": row.id,
-        "type": "user",
-        "firstName": row.first_name,
-        "lastName": row.last_name,
-        "photoUrl": row.photo_url,
-        "email": row.email,
-    }
-
-
-def short_customer(row: Row[Any] | None, email: str | None) -> Json | None:
-    if row is None:
-        return None
-    return {
-        "id": row.id,
-        "type": "customer",
-        "firstName": row.first_name,
-        "lastName": row.last_name,
-        "photoUrl": row.photo_url,
-        "email": email,
-    }
-
-
 def full_user(row: Row[Any]) -> Json:
     return {
         "id": row.id,
