@@ -11,7 +11,7 @@ from fastapi import APIRouter, Depends, FastAPI
 
 from tidings import __version__
 from tidings.api import errors
-from tidings.api.context import Context, authorize
+from tidings.api.context import Context, authorize, no_nul_in_query
 from tidings.api.cors import install_cors
 from tidings.api.routes import (
     attachments,
@@ -43,6 +43,9 @@ def build_context(settings: Settings, clock: Clock = system_clock) -> Context:
         api_key=api_key(db, settings.api_key),
         allowed_networks=parse_networks(settings.webhook_allowed_networks),
         secret=stored_value(db, "signing_secret", secrets.token_hex(32)),
+        reads_on_event_loop=(
+            db.is_sqlite if settings.reads_on_event_loop is None else settings.reads_on_event_loop
+        ),
     )
 
 
@@ -85,7 +88,7 @@ def create_app(settings: Settings, clock: Clock = system_clock) -> FastAPI:
         lifespan=lifespan,
     )
     app.state.ctx = ctx
-    api = APIRouter(prefix="/api", dependencies=[Depends(authorize)])
+    api = APIRouter(prefix="/api", dependencies=[Depends(authorize), Depends(no_nul_in_query)])
     for module in ROUTERS:
         api.include_router(module.router)
     from tidings.api.routes import events, operations

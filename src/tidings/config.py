@@ -24,6 +24,7 @@ class Settings(BaseSettings):
     worker_lease_seconds: float = 30.0
     run_workers: bool = True
     request_threads: int | None = None
+    reads_on_event_loop: bool | None = None
     cors_hosts: str | None = None
     webhook_allowed_networks: str | None = None
 

@@ -404,6 +404,30 @@ def test_nul_character_in_body_is_400_on_every_database(
     assert ok.json()["firstName"] == "back\\u0000slash"
 
 
+QUERY_TEXTS = [
+    ("/api/conversations", "subject"),
+    ("/api/conversations", "customerEmail"),
+    ("/api/conversations", "customerPhone"),
+    ("/api/conversations", "tag"),
+    ("/api/customers", "firstName"),
+    ("/api/customers", "email"),
+    ("/api/customers", "phone"),
+    ("/api/users", "email"),
+]
+
+
+def test_nul_character_in_query_is_400_on_every_database(
+    client: ApiClient, desk: Desk, subtests: pytest.Subtests
+) -> None:
+    for path, param in QUERY_TEXTS:
+        with subtests.test(f"{path}?{param}"):
+            assert_invalid(client.get(path, params={param: "a\u0000b"}), param)
+    # The same filters without NUL answer normally.
+    for path, param in QUERY_TEXTS:
+        with subtests.test(f"{path}?{param} plain"):
+            assert client.get(path, params={param: "ab"}).status_code == 200
+
+
 # --- CORS (reference 1.1) ------------------------------------------------------------------
 
 

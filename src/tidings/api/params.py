@@ -64,11 +64,14 @@ def id_list(value: str | None, name: str) -> list[int] | None:
     if value is None or value == "":
         return None
     try:
-        return [int(part) for part in value.split(",") if part.strip()]
+        ids = [int(part) for part in value.split(",") if part.strip()]
     except ValueError:
         raise InvalidInput.field(
             name, f"`{name}` must be an id or a comma-separated list of ids"
         ) from None
+    if any(not -INT64 - 1 <= i <= INT64 for i in ids):
+        raise InvalidInput.field(name, f"`{name}` is out of range")
+    return ids
 
 
 def enum_list(

@@ -25,6 +25,7 @@ from typing import Any
 import orjson
 from sqlalchemy import Connection, select
 
+from tidings.db import raw
 from tidings.db.rows import inline_ids
 from tidings.db.schema import conversation_tag, tags
 from tidings.desk.enums import (
@@ -52,7 +53,13 @@ VIA = _names(Via)
 THREAD_TYPE = _names(ThreadType)
 THREAD_STATE = _names(ThreadState)
 ACTION = {int(k): v for k, v in ACTION_NAMES.items()}
-MONTHS = ("", "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
+MONTHS = {
+    f"{number:02}": name
+    for number, name in enumerate(
+        ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"), 1
+    )
+}
+DAYS = {f"{day:02}": str(day) for day in range(1, 32)}
 EMPTY_LIST = orjson.Fragment(b"[]")
 
 CONVERSATION_COLUMNS = (
@@ -81,7 +88,7 @@ def _friendly(value: Any) -> str:
     if value is None:
         return ""
     if isinstance(value, str):
-        return f"{MONTHS[int(value[5:7])]} {int(value[8:10])}, {value[11:16]}"
+        return f"{MONTHS[value[5:7]]} {DAYS[value[8:10]]}, {value[11:16]}"
     assert isinstance(value, datetime)
     return value.strftime("%b %-d, %H:%M")
 
@@ -93,32 +100,19 @@ def _stored_json(value: Any) -> Any:
     return EMPTY_LIST if value is None else value
 
 
-def _rows(conn: Connection, sql: str) -> list[tuple[Any, ...]]:
-    """Plain tuples from the driver's own cursor, inside ``conn``'s transaction.
-
-    SQLAlchemy's result rows cost more to iterate than everything else here does.
-    """
-    cursor = conn.connection.cursor()
-    try:
-        cursor.execute(sql)
-        return list(cursor.fetchall())
-    finally:
-        cursor.close()
-
-
 _in = inline_ids
 
 
 class People:
-    """The users and customers a batch mentions, fetched in three queries."""
+    """The users and customers a batch mentions, fetched in two queries."""
 
     def __init__(self, conn: Connection, user_ids: set[int], customer_ids: set[int]) -> None:
         self.users: dict[int, Json] = {}
-        self.customers: dict[int, tuple[Any, ...]] = {}
-        self.emails: dict[int, str] = {}
+        # id -> (id, first name, last name, photo url, first e-mail)
+        self.customers: dict[int, Sequence[Any]] = {}
         self._short: dict[tuple[int, str | None], Json] = {}
         for part in chunked(sorted(user_ids)):
-            for r in _rows(
+            for r in raw.rows(
                 conn,
                 "SELECT id, first_name, last_name, photo_url, email FROM users"
                 f" WHERE id IN ({_in(part)})",
@@ -132,19 +126,13 @@ class People:
                     "email": r[4],
                 }
         for part in chunked(sorted(customer_ids)):
-            listed = _in(part)
-            for r in _rows(
+            for r in raw.rows(
                 conn,
-                "SELECT id, first_name, last_name, photo_url FROM customers"
-                f" WHERE id IN ({listed})",
+                "SELECT c.id, c.first_name, c.last_name, c.photo_url, (SELECT e.email"
+                " FROM customer_emails e WHERE e.customer_id = c.id ORDER BY e.id LIMIT 1)"
+                f" FROM customers c WHERE c.id IN ({_in(part)})",
             ):
-                self.customers[r[0]] = tuple(r)
-            for customer_id, email in _rows(
-                conn,
-                "SELECT customer_id, email FROM customer_emails"
-                f" WHERE customer_id IN ({listed}) ORDER BY id",
-            ):
-                self.emails.setdefault(customer_id, email)
+                self.customers[r[0]] = r
 
     def user(self, user_id: int | None) -> Json | None:
         return self.users.get(user_id) if user_id else None
@@ -153,7 +141,7 @@ class People:
         row = self.customers.get(customer_id) if customer_id else None
         if row is None or customer_id is None:
             return None
-        email = email or self.emails.get(customer_id)
+        email = email or row[4]
         # Shared between the threads that mention the customer: payloads are serialised,
         # never mutated, so one dict per (customer, email) is enough.
         found = self._short.get((customer_id, email))
@@ -176,7 +164,7 @@ def conversations_json(
     rows: dict[int, Any] = {}
     for part in chunked(list(ids)):
         sql = f"SELECT {CONVERSATION_COLUMNS} FROM conversations WHERE id IN ({_in(part)})"
-        rows.update((r[0], r) for r in _rows(conn, sql))
+        rows.update((r[0], r) for r in raw.rows(conn, sql))
     user_ids: set[int] = set()
     customer_ids: set[int] = set()
     for r in rows.values():
@@ -218,7 +206,7 @@ def _threads(
     files: dict[int, list[Json]] = defaultdict(list)
     for part in chunked(convo_ids):
         listed = _in(part)
-        for t in _rows(
+        for t in raw.rows(
             conn,
             f"SELECT {THREAD_COLUMNS} FROM threads WHERE conversation_id IN ({listed})"
             f" AND state = {int(ThreadState.PUBLISHED)} ORDER BY created_at DESC, id DESC",
@@ -226,7 +214,7 @@ def _threads(
             threads[t[1]].append(t)
             user_ids.update(x for x in (t[10], t[12]) if x)
             customer_ids.update(x for x in (t[9], t[11]) if x)
-        for a in _rows(
+        for a in raw.rows(
             conn,
             "SELECT id, thread_id, file_name, mime_type, size FROM attachments"
             f" WHERE conversation_id IN ({listed}) ORDER BY id",
@@ -257,8 +245,19 @@ def _tags_of(conn: Connection, convo_ids: list[int]) -> dict[int, list[Json]]:
     return found
 
 
+# Every (type, via) pair's ``source`` object, shared: payloads are serialised, never mutated.
+SOURCES: dict[tuple[int, int], Json] = {
+    (t, v): {"type": type_name, "via": via_name}
+    for t, type_name in SOURCE.items()
+    for v, via_name in VIA.items()
+}
+
+
 def _source(source_type: int, source_via: int) -> Json:
-    return {"type": SOURCE.get(source_type, "email"), "via": VIA.get(source_via, "customer")}
+    found = SOURCES.get((source_type, source_via))
+    if found is None:
+        return {"type": SOURCE.get(source_type, "email"), "via": VIA.get(source_via, "customer")}
+    return found
 
 
 def _conversation(r: Any, people: People) -> Json:

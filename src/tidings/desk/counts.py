@@ -11,33 +11,32 @@ from __future__ import annotations
 
 import threading
 from collections import OrderedDict
-from typing import Any
 
-from sqlalchemy import Connection, Select, func, select
+from sqlalchemy import Connection
 
-from tidings.db.schema import events
+from tidings.db import raw
+from tidings.db.raw import Statement
 
 
 def log_position(conn: Connection) -> int:
-    return int(conn.execute(select(func.max(events.c.seq))).scalar() or 0)
+    return int(raw.scalar(conn, "SELECT max(seq) FROM events") or 0)
 
 
 class CountCache:
     def __init__(self, size: int = 512) -> None:
         self._size = size
-        self._entries: OrderedDict[tuple[str, ...], tuple[int, int]] = OrderedDict()
+        self._entries: OrderedDict[tuple[str, Statement], tuple[int, int]] = OrderedDict()
         self._lock = threading.Lock()
 
-    def count(self, conn: Connection, query: Select[Any]) -> int:
-        compiled = query.compile(dialect=conn.dialect)
-        key = (str(conn.engine.url), str(compiled), repr(sorted(compiled.params.items())))
+    def count(self, conn: Connection, query: Statement) -> int:
+        key = (str(conn.engine.url), query)
         before = log_position(conn)
         with self._lock:
             hit = self._entries.get(key)
             if hit is not None and hit[0] == before:
                 self._entries.move_to_end(key)
                 return hit[1]
-        total = int(conn.execute(query).scalar_one())
+        total = int(raw.scalar(conn, query))
         # Under READ COMMITTED the count may have seen a later commit than ``before``:
         # remember it only when the log did not move meanwhile.
         if log_position(conn) == before:

@@ -1,4 +1,9 @@
-"""Read-side queries for the list endpoints: filters, sorting and pagination."""
+"""Read-side queries for the list endpoints: filters, sorting and pagination.
+
+The conversation and customer lists are the busiest reads in Tidings, so their
+statements are written as text (``tidings.db.raw``): a filter becomes a ``WHERE`` of
+fixed fragments with ``?`` parameters, never an interpolated value.
+"""
 
 from __future__ import annotations
 
@@ -6,13 +11,12 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, Select, and_, func, select
+from sqlalchemy import Connection, func, select
 
+from tidings.db import raw
+from tidings.db.raw import Statement
 from tidings.db.schema import (
     conversation_tag,
-    conversations,
-    customer_emails,
-    customers,
     mailbox_user,
     mailboxes,
     tags,
@@ -53,105 +57,122 @@ class ConversationFilter:
     updated_before: datetime | None = None
 
 
+# API sort field -> column; the values are the only column names a request can choose.
 CONVERSATION_SORTS = {
-    "createdAt": conversations.c.created_at,
-    "mailboxId": conversations.c.mailbox_id,
-    "number": conversations.c.number,
-    "subject": conversations.c.subject,
-    "updatedAt": conversations.c.updated_at,
-    "waitingSince": conversations.c.last_reply_at,
+    "createdAt": "created_at",
+    "mailboxId": "mailbox_id",
+    "number": "number",
+    "subject": "subject",
+    "updatedAt": "updated_at",
+    "waitingSince": "last_reply_at",
 }
 
 
-def conversation_where(f: ConversationFilter, dialect: str) -> list[Any]:
-    c = conversations.c
-    where: list[Any] = []
+class Where:
+    """``AND``-ed SQL fragments and their parameters, in order."""
+
+    def __init__(self, dialect: str) -> None:
+        self.dialect = dialect
+        self.parts: list[str] = []
+        self.params: list[Any] = []
+
+    def add(self, fragment: str, *params: Any) -> None:
+        self.parts.append(fragment)
+        self.params.extend(raw.bind(p, self.dialect) for p in params)
+
+    def any_of(self, column: str, values: list[int]) -> None:
+        self.add(f"{column} IN ({', '.join('?' * len(values))})", *values)
+
+    @property
+    def sql(self) -> str:
+        return " WHERE " + " AND ".join(self.parts) if self.parts else ""
+
+
+def conversation_where(f: ConversationFilter, dialect: str) -> Where:
+    w = Where(dialect)
     if f.mailbox_ids:
-        where.append(c.mailbox_id.in_(f.mailbox_ids))
+        w.any_of("mailbox_id", f.mailbox_ids)
     if f.folder_id is not None:
-        where.append(c.folder_id == f.folder_id)
+        w.add("folder_id = ?", f.folder_id)
     if f.statuses:
-        where.append(c.status.in_(f.statuses))
+        w.any_of("status", f.statuses)
     if f.state is not None:
-        where.append(c.state == f.state)
+        w.add("state = ?", f.state)
     if f.type is not None:
-        where.append(c.type == f.type)
+        w.add("type = ?", f.type)
     if f.unassigned:
-        where.append(c.user_id.is_(None))
+        w.add("user_id IS NULL")
     elif f.assigned_to is not None:
-        where.append(c.user_id == f.assigned_to)
+        w.add("user_id = ?", f.assigned_to)
     if f.customer_email:
-        where.append(c.customer_email == f.customer_email.lower())
+        w.add("customer_email = ?", f.customer_email.lower())
     if f.customer_phone:
-        phones = func.cast(customers.c.phones, customers.c.notes.type)
-        where.append(
-            c.customer_id.in_(select(customers.c.id).where(phones.like(f"%{f.customer_phone}%")))
+        w.add(
+            "customer_id IN (SELECT id FROM customers WHERE CAST(phones AS TEXT) LIKE ?)",
+            f"%{f.customer_phone}%",
         )
     if f.customer_id is not None:
-        where.append(c.customer_id == f.customer_id)
+        w.add("customer_id = ?", f.customer_id)
     if f.number is not None:
-        where.append(c.number == f.number)
+        w.add("number = ?", f.number)
     if f.subject:
-        pattern = f"%{f.subject}%"
-        where.append(
-            c.subject.ilike(pattern) if dialect == "postgresql" else c.subject.like(pattern)
-        )
+        # SQLite's LIKE ignores ASCII case already; PostgreSQL needs ILIKE.
+        like = "ILIKE" if dialect == "postgresql" else "LIKE"
+        w.add(f"subject {like} ?", f"%{f.subject}%")
     if f.tag:
-        tagged = select(conversation_tag.c.conversation_id).join(
-            tags, tags.c.id == conversation_tag.c.tag_id
+        w.add(
+            "id IN (SELECT ct.conversation_id FROM conversation_tag ct"
+            " JOIN tags t ON t.id = ct.tag_id WHERE t.name = ?)",
+            f.tag,
         )
-        where.append(c.id.in_(tagged.where(tags.c.name == f.tag)))
     if f.created_by_user_id is not None:
-        where.append(c.created_by_user_id == f.created_by_user_id)
+        w.add("created_by_user_id = ?", f.created_by_user_id)
     if f.created_by_customer_id is not None:
-        where.append(c.created_by_customer_id == f.created_by_customer_id)
+        w.add("created_by_customer_id = ?", f.created_by_customer_id)
     if f.created_since is not None:
-        where.append(c.created_at >= f.created_since)
+        w.add("created_at >= ?", f.created_since)
     if f.updated_since is not None:
-        where.append(c.updated_at >= f.updated_since)
+        w.add("updated_at >= ?", f.updated_since)
     if f.updated_before is not None:
-        where.append(c.updated_at < f.updated_before)
-    return where
+        w.add("updated_at < ?", f.updated_before)
+    return w
 
 
 def list_conversation_ids(
     conn: Connection, f: ConversationFilter, sort: str, descending: bool, page: Page
 ) -> tuple[list[int], int]:
-    where = conversation_where(f, conn.dialect.name)
-    column = CONVERSATION_SORTS[sort]
-    order = (
-        (column.desc(), conversations.c.id.desc())
-        if descending
-        else (column.asc(), conversations.c.id.asc())
-    )
-    ids = list(
-        conn.execute(
-            select(conversations.c.id)
-            .where(and_(True, *where))
-            .order_by(*order)
-            .limit(page.size)
-            .offset(page.offset)
-        ).scalars()
-    )
-    return ids, _count(
-        conn, select(func.count()).select_from(conversations).where(and_(True, *where)), ids, page
-    )
-
-
-def _count(conn: Connection, query: Select[Any], ids: list[int], page: Page) -> int:
-    # A short first page is its own count; skip the COUNT(*) scan then.
-    if page.number == 1 and len(ids) < page.size:
-        return len(ids)
-    return counts.count(conn, query)
+    return _page_of_ids(
+        conn, "conversations", conversation_where(f, conn.dialect.name), CONVERSATION_SORTS[sort],
+        descending, page,
+    )  # fmt: skip
 
 
 def matching_conversation_ids(conn: Connection, f: ConversationFilter) -> list[int]:
-    where = conversation_where(f, conn.dialect.name)
-    return list(
-        conn.execute(
-            select(conversations.c.id).where(and_(True, *where)).order_by(conversations.c.id)
-        ).scalars()
+    w = conversation_where(f, conn.dialect.name)
+    found = raw.rows(
+        conn, Statement(f"SELECT id FROM conversations{w.sql} ORDER BY id", tuple(w.params))
     )
+    return [r[0] for r in found]
+
+
+def _page_of_ids(
+    conn: Connection, table: str, w: Where, column: str, descending: bool, page: Page
+) -> tuple[list[int], int]:
+    direction = "DESC" if descending else "ASC"
+    params = tuple(w.params)
+    found = raw.rows(
+        conn,
+        Statement(
+            f"SELECT id FROM {table}{w.sql} ORDER BY {column} {direction}, id {direction}"
+            f" LIMIT {int(page.size)} OFFSET {int(page.offset)}",
+            params,
+        ),
+    )
+    ids = [r[0] for r in found]
+    # A short first page is its own count; skip the COUNT(*) scan then.
+    if page.number == 1 and len(ids) < page.size:
+        return ids, len(ids)
+    return ids, counts.count(conn, Statement(f"SELECT count(*) FROM {table}{w.sql}", params))
 
 
 @dataclass
@@ -164,53 +185,33 @@ class CustomerFilter:
 
 
 CUSTOMER_SORTS = {
-    "createdAt": customers.c.id,
-    "firstName": customers.c.first_name,
-    "lastName": customers.c.last_name,
-    "updatedAt": customers.c.updated_at,
+    "createdAt": "id",
+    "firstName": "first_name",
+    "lastName": "last_name",
+    "updatedAt": "updated_at",
 }
 
 
 def list_customer_ids(
     conn: Connection, f: CustomerFilter, sort: str, descending: bool, page: Page
 ) -> tuple[list[int], int]:
-    c = customers.c
-    where: list[Any] = []
+    w = Where(conn.dialect.name)
     if f.first_name is not None:
-        where.append(c.first_name == f.first_name)
+        w.add("first_name = ?", f.first_name)
     if f.last_name is not None:
-        where.append(c.last_name == f.last_name)
+        w.add("last_name = ?", f.last_name)
     if f.phone:
         digits = "".join(ch for ch in f.phone if ch.isdigit()) or f.phone
         # FreeScout matches the numeric form: strip the punctuation of the stored numbers too.
-        stored: Any = func.cast(c.phones, c.notes.type)
+        stored = "CAST(phones AS TEXT)"
         for mark in " -().+/":
-            stored = func.replace(stored, mark, "")
-        where.append(stored.like(f"%{digits}%"))
+            stored = f"replace({stored}, '{mark}', '')"
+        w.add(f"{stored} LIKE ?", f"%{digits}%")
     if f.email:
-        where.append(
-            c.id.in_(
-                select(customer_emails.c.customer_id).where(
-                    customer_emails.c.email == f.email.lower()
-                )
-            )
-        )
+        w.add("id IN (SELECT customer_id FROM customer_emails WHERE email = ?)", f.email.lower())
     if f.updated_since is not None:
-        where.append(c.updated_at >= f.updated_since)
-    column = CUSTOMER_SORTS[sort]
-    order = (column.desc(), c.id.desc()) if descending else (column.asc(), c.id.asc())
-    ids = list(
-        conn.execute(
-            select(c.id)
-            .where(and_(True, *where))
-            .order_by(*order)
-            .limit(page.size)
-            .offset(page.offset)
-        ).scalars()
-    )
-    return ids, _count(
-        conn, select(func.count()).select_from(customers).where(and_(True, *where)), ids, page
-    )
+        w.add("updated_at >= ?", f.updated_since)
+    return _page_of_ids(conn, "customers", w, CUSTOMER_SORTS[sort], descending, page)
 
 
 def list_users(conn: Connection, email: str | None, page: Page) -> tuple[list[Any], int]:

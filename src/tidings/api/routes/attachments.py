@@ -8,7 +8,7 @@ from fastapi import APIRouter, Depends
 from sqlalchemy import select
 from starlette.responses import Response
 
-from tidings.api.context import Context, context
+from tidings.api.context import Context, context, read_route
 from tidings.db.schema import attachments
 from tidings.errors import NotFound
 
@@ -16,6 +16,7 @@ router = APIRouter(tags=["attachments"])
 
 
 @router.get("/attachments/{attachment_id}/data")
+@read_route
 def download(attachment_id: int, ctx: Context = Depends(context)) -> Response:
     with ctx.read() as conn:
         row = conn.execute(select(attachments).where(attachments.c.id == attachment_id)).first()

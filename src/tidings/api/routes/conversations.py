@@ -8,7 +8,7 @@ from fastapi import APIRouter, Depends, Request
 from starlette.responses import Response
 
 from tidings.api import bodies, params
-from tidings.api.context import Context, context, json_body
+from tidings.api.context import Context, context, json_body, read_route
 from tidings.api.responses import JSON, created, no_content, page_of
 from tidings.desk import conversations as convos
 from tidings.desk import lifecycle, tags
@@ -47,6 +47,7 @@ LIST_PARAMETERS = params.documented(
 
 
 @router.get("/conversations", openapi_extra=LIST_PARAMETERS)
+@read_route
 def list_conversations(request: Request, ctx: Context = Depends(context)) -> Response:
     q = request.query_params
     embedded = params.embeds(q.get("embed")) or set()
@@ -102,6 +103,7 @@ def _state_filter(value: str | None) -> int | None:
 
 
 @router.get("/conversations/{convo_id}")
+@read_route
 def get_conversation(
     convo_id: int, ctx: Context = Depends(context), embed: str | None = None
 ) -> Response:

@@ -8,7 +8,7 @@ from fastapi import APIRouter, Depends
 from starlette.responses import Response
 
 from tidings.api import bodies, params
-from tidings.api.context import Context, context, json_body
+from tidings.api.context import Context, context, json_body, read_route
 from tidings.api.responses import JSON, created, no_content, page_of
 from tidings.desk import customers
 from tidings.desk.queries import CUSTOMER_SORTS, CustomerFilter, list_customer_ids
@@ -19,6 +19,7 @@ router = APIRouter(tags=["customers"])
 
 
 @router.get("/customers")
+@read_route
 def list_customers(
     ctx: Context = Depends(context),
     firstName: str | None = None,
@@ -41,6 +42,7 @@ def list_customers(
 
 
 @router.get("/customers/{customer_id}")
+@read_route
 def get_customer(customer_id: int, ctx: Context = Depends(context)) -> Response:
     with ctx.read() as conn:
         found = full_customer(conn, customer_id)

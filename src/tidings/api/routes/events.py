@@ -5,7 +5,7 @@ from __future__ import annotations
 from fastapi import APIRouter, Depends, Query
 from starlette.responses import Response
 
-from tidings.api.context import Context, context
+from tidings.api.context import Context, context, read_route
 from tidings.api.responses import JSON
 from tidings.errors import InvalidInput
 from tidings.events import log
@@ -15,6 +15,7 @@ router = APIRouter(tags=["events"])
 
 
 @router.get("/events")
+@read_route
 def list_events(
     ctx: Context = Depends(context),
     after: str | None = Query(

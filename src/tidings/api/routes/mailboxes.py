@@ -9,7 +9,7 @@ from fastapi import APIRouter, Depends
 from starlette.responses import Response
 
 from tidings.api import bodies, params
-from tidings.api.context import Context, context, json_body
+from tidings.api.context import Context, context, json_body, read_route
 from tidings.api.responses import JSON, created, no_content, page_of
 from tidings.clock import isoformat
 from tidings.desk import lifecycle, mailboxes, queries
@@ -22,6 +22,7 @@ router = APIRouter(tags=["mailboxes"])
 
 
 @router.get("/mailboxes")
+@read_route
 def list_mailboxes(
     ctx: Context = Depends(context),
     userId: int | None = None,
@@ -35,6 +36,7 @@ def list_mailboxes(
 
 
 @router.get("/mailboxes/{mailbox_id}/folders")
+@read_route
 def list_folders(
     mailbox_id: int,
     ctx: Context = Depends(context),

@@ -8,7 +8,7 @@ from fastapi import APIRouter, Depends
 from starlette.responses import Response
 
 from tidings.api import bodies, params
-from tidings.api.context import Context, context, json_body
+from tidings.api.context import Context, context, json_body, read_route
 from tidings.api.responses import JSON, page_of
 from tidings.errors import InvalidInput, NotFound
 from tidings.operations import planning, store, wakeup
@@ -34,6 +34,7 @@ def create_operation(
 
 
 @router.get("/operations")
+@read_route
 def list_operations(
     ctx: Context = Depends(context),
     status: str | None = None,
@@ -49,6 +50,7 @@ def list_operations(
 
 
 @router.get("/operations/{op_id}")
+@read_route
 def get_operation(op_id: str, ctx: Context = Depends(context)) -> Response:
     with ctx.read() as conn:
         row = store.get(conn, op_id)

@@ -6,7 +6,7 @@ from fastapi import APIRouter, Depends
 from starlette.responses import Response
 
 from tidings.api import params
-from tidings.api.context import Context, context
+from tidings.api.context import Context, context, read_route
 from tidings.api.responses import page_of
 from tidings.desk import queries
 
@@ -14,6 +14,7 @@ router = APIRouter(tags=["tags"])
 
 
 @router.get("/tags")
+@read_route
 def list_tags(
     ctx: Context = Depends(context),
     conversationId: int | None = None,

@@ -8,7 +8,7 @@ from fastapi import APIRouter, Depends, Request
 from starlette.responses import Response
 
 from tidings.api import bodies, params
-from tidings.api.context import Context, context, json_body
+from tidings.api.context import Context, context, json_body, read_route
 from tidings.api.responses import JSON, created, no_content, page_of
 from tidings.desk import queries, users
 from tidings.desk.views import full_user
@@ -18,6 +18,7 @@ router = APIRouter(tags=["users"])
 
 
 @router.get("/users")
+@read_route
 def list_users(
     ctx: Context = Depends(context),
     email: str | None = None,
@@ -31,6 +32,7 @@ def list_users(
 
 
 @router.get("/users/{user_id}")
+@read_route
 def get_user(user_id: int, ctx: Context = Depends(context)) -> Response:
     with ctx.read() as conn:
         row = queries.get_user(conn, user_id)

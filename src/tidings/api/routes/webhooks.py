@@ -8,7 +8,7 @@ from fastapi import APIRouter, Depends
 from starlette.responses import Response
 
 from tidings.api import bodies
-from tidings.api.context import Context, context, json_body
+from tidings.api.context import Context, context, json_body, read_route
 from tidings.api.responses import JSON, created, no_content
 from tidings.webhooks import subscriptions
 
@@ -16,6 +16,7 @@ router = APIRouter(tags=["webhooks"])
 
 
 @router.get("/webhooks")
+@read_route
 def list_webhooks(ctx: Context = Depends(context)) -> Response:
     with ctx.read() as conn:
         items = subscriptions.list_webhooks(conn)
@@ -23,6 +24,7 @@ def list_webhooks(ctx: Context = Depends(context)) -> Response:
 
 
 @router.get("/webhooks/{webhook_id}")
+@read_route
 def get_webhook(webhook_id: int, ctx: Context = Depends(context)) -> Response:
     with ctx.read() as conn:
         return JSON(subscriptions.get_webhook(conn, webhook_id))
