@@ -17,7 +17,7 @@ why its list endpoint serves ~22 requests/s.
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import datetime
 from enum import IntEnum
 from typing import Any
@@ -103,15 +103,21 @@ def _stored_json(value: Any) -> Any:
 _in = inline_ids
 
 
+def _known(ids: set[int | None]) -> list[int]:
+    return sorted(i for i in ids if i)
+
+
 class People:
     """The users and customers a batch mentions, fetched in two queries."""
 
-    def __init__(self, conn: Connection, user_ids: set[int], customer_ids: set[int]) -> None:
+    def __init__(
+        self, conn: Connection, user_ids: set[int | None], customer_ids: set[int | None]
+    ) -> None:
         self.users: dict[int, Json] = {}
         # id -> (id, first name, last name, photo url, first e-mail)
         self.customers: dict[int, Sequence[Any]] = {}
         self._short: dict[tuple[int, str | None], Json] = {}
-        for part in chunked(sorted(user_ids)):
+        for part in chunked(_known(user_ids)):
             for r in raw.rows(
                 conn,
                 "SELECT id, first_name, last_name, photo_url, email FROM users"
@@ -125,7 +131,7 @@ class People:
                     "photoUrl": r[3],
                     "email": r[4],
                 }
-        for part in chunked(sorted(customer_ids)):
+        for part in chunked(_known(customer_ids)):
             for r in raw.rows(
                 conn,
                 "SELECT c.id, c.first_name, c.last_name, c.photo_url, (SELECT e.email"
@@ -134,8 +140,8 @@ class People:
             ):
                 self.customers[r[0]] = r
 
-    def user(self, user_id: int | None) -> Json | None:
-        return self.users.get(user_id) if user_id else None
+        # ``user(id)``: the user's short object, None for None or an unknown id.
+        self.user: Callable[[int | None], Json | None] = self.users.get  # type: ignore[assignment]
 
     def customer(self, customer_id: int | None, email: str | None = None) -> Json | None:
         row = self.customers.get(customer_id) if customer_id else None
@@ -165,11 +171,11 @@ def conversations_json(
     for part in chunked(list(ids)):
         sql = f"SELECT {CONVERSATION_COLUMNS} FROM conversations WHERE id IN ({_in(part)})"
         rows.update((r[0], r) for r in raw.rows(conn, sql))
-    user_ids: set[int] = set()
-    customer_ids: set[int] = set()
+    user_ids: set[int | None] = set()
+    customer_ids: set[int | None] = set()
     for r in rows.values():
-        user_ids.update(x for x in (r[10], r[17], r[19]) if x)
-        customer_ids.update(x for x in (r[11], r[18]) if x)
+        user_ids.update((r[10], r[17], r[19]))
+        customer_ids.update((r[11], r[18]))
     threads, files = (
         _threads(conn, list(rows), user_ids, customer_ids) if with_threads else ({}, {})
     )
@@ -199,7 +205,10 @@ def conversation_json(conn: Connection, convo_id: int, *, with_tags: bool = Fals
 
 
 def _threads(
-    conn: Connection, convo_ids: list[int], user_ids: set[int], customer_ids: set[int]
+    conn: Connection,
+    convo_ids: list[int],
+    user_ids: set[int | None],
+    customer_ids: set[int | None],
 ) -> tuple[dict[int, list[Any]], dict[int, list[Json]]]:
     """Published threads newest first, and their attachments, by conversation / thread."""
     threads: dict[int, list[Any]] = defaultdict(list)
@@ -212,8 +221,8 @@ def _threads(
             f" AND state = {int(ThreadState.PUBLISHED)} ORDER BY created_at DESC, id DESC",
         ):
             threads[t[1]].append(t)
-            user_ids.update(x for x in (t[10], t[12]) if x)
-            customer_ids.update(x for x in (t[9], t[11]) if x)
+            user_ids.update((t[10], t[12]))
+            customer_ids.update((t[9], t[11]))
         for a in raw.rows(
             conn,
             "SELECT id, thread_id, file_name, mime_type, size FROM attachments"
