@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pytest
 from sqlalchemy import func, select
 
 from tidings.db.engine import Database
@@ -31,4 +32,15 @@ def test_each_test_gets_its_own_database(db: Database) -> None:
 def test_database_is_migrated_to_head(db: Database) -> None:
     with db.read() as conn:
         revision = conn.exec_driver_sql("SELECT version_num FROM alembic_version").scalar_one()
-    assert revision
+    assert revision == "0002"
+
+
+def test_event_payloads_compress_with_lz4_on_postgresql(db: Database) -> None:
+    if not db.is_postgresql:
+        pytest.skip("TOAST compression is PostgreSQL's")
+    with db.read() as conn:
+        method = conn.exec_driver_sql(
+            "SELECT attcompression FROM pg_attribute"
+            " WHERE attrelid = 'events'::regclass AND attname = 'payload'"
+        ).scalar_one()
+    assert method == "l"  # lz4 (migration 0002)

@@ -190,7 +190,7 @@ def conversations_json(
         embedded: Json = {}
         if with_threads:
             embedded["threads"] = [
-                _thread(t, people, files.get(t[0], [])) for t in threads.get(convo_id, [])
+                _thread(t, people, files.get(t[0])) for t in threads.get(convo_id, ())
             ]
         if with_tags:
             embedded["tags"] = tag_names.get(convo_id, [])
@@ -313,26 +313,24 @@ def _conversation(r: Any, people: People) -> Json:
     }
 
 
-def _thread(t: Any, people: People, files: list[Json]) -> Json:
+def _thread(t: Any, people: People, files: list[Json] | None) -> Json:
     (
         thread_id, _, type_, status, state, action_type, body, source_type, source_via,
         customer_id, created_by_user_id, created_by_customer_id, user_id, to, cc, bcc, meta,
         created_at, opened_at,
     ) = t  # fmt: skip
-    if isinstance(meta, str):
-        meta = {} if meta == "{}" else orjson.loads(meta)
-    meta = meta or {}
-    action = ACTION.get(action_type) if action_type else None
+    if meta == "{}" or not meta:
+        no_action = not action_type
+        action = NO_ACTION if no_action else _action(action_type, {})
+    else:
+        decoded = orjson.loads(meta) if isinstance(meta, str) else meta
+        action = _action(action_type, decoded or {})
     return {
         "id": thread_id,
         "type": THREAD_TYPE.get(type_, "customer"),
         "status": STATUS.get(status, "nochange"),
         "state": THREAD_STATE.get(state, "published"),
-        "action": {
-            "type": action,
-            "text": meta.get("text", "") if action else "",
-            "associatedEntities": meta.get("associated", []),
-        },
+        "action": action,
         "body": body,
         "source": _source(source_type, source_via),
         "customer": people.customer(customer_id),
@@ -347,5 +345,19 @@ def _thread(t: Any, people: People, files: list[Json]) -> Json:
         "bcc": _stored_json(bcc),
         "createdAt": iso(created_at),
         "openedAt": iso(opened_at),
-        "_embedded": {"attachments": files},
+        "_embedded": {"attachments": files} if files else NO_ATTACHMENTS,
     }
+
+
+def _action(action_type: int | None, meta: Json) -> Json:
+    name = ACTION.get(action_type) if action_type else None
+    return {
+        "type": name,
+        "text": meta.get("text", "") if name else "",
+        "associatedEntities": meta.get("associated", []),
+    }
+
+
+# Shared by every thread without an action / attachments (serialised, never mutated).
+NO_ACTION = _action(None, {})
+NO_ATTACHMENTS: Json = {"attachments": []}

@@ -17,13 +17,14 @@ from __future__ import annotations
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 import orjson
 from sqlalchemy import Connection
 
 from tidings.clock import Clock, system_clock
+from tidings.db import raw
 from tidings.db.engine import Database
 from tidings.ids import new_id
 
@@ -88,15 +89,17 @@ def append(conn: Connection, pending: list[PendingEvent]) -> None:
         conn.exec_driver_sql(f"SELECT pg_advisory_xact_lock({_APPEND_LOCK})")
     # The driver's own executemany: SQLAlchemy's per-row parameter processing cost as
     # much as the insert itself for a bulk chunk of 500 snapshots.
-    sqlite = conn.dialect.name == "sqlite"
-    mark = "?" if sqlite else "%s"
+    dialect = conn.dialect.name
+    mark = "?" if dialect == "sqlite" else "%s"
+    # The events of a transaction share a few timestamps (usually one): convert each once.
+    stored = {t: raw.bind(t, dialect) for t in {e.created_at for e in pending}}
     conn.exec_driver_sql(
         f"INSERT INTO events ({', '.join(_COLUMNS)}) VALUES ({', '.join([mark] * len(_COLUMNS))})",
         [
             (
                 e.id,
                 e.type,
-                _stored_time(e.created_at, sqlite),
+                stored[e.created_at],
                 e.entity_type,
                 e.entity_id,
                 e.mailbox_id,
@@ -120,12 +123,6 @@ _COLUMNS = (
     "operation_id",
     "payload",
 )
-
-
-def _stored_time(value: datetime, sqlite: bool) -> object:
-    """What ``tidings.db.types.UTCDateTime`` stores: naive UTC, as text on SQLite."""
-    naive = value.astimezone(UTC).replace(tzinfo=None)
-    return naive.strftime("%Y-%m-%d %H:%M:%S.%f") if sqlite else naive
 
 
 @contextmanager
