@@ -19,6 +19,7 @@ import shutil
 import socket
 import sqlite3
 import sys
+import threading
 import time
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
@@ -142,6 +143,34 @@ def reset_peak_rss() -> float:
 def peak_rss_mb() -> float:
     """Peak RSS since the last ``reset_peak_rss`` (MB)."""
     return _status_mb("VmHWM")
+
+
+class AnonPeak:
+    """The peak of this process's anonymous memory (RssAnon: heap and stacks), sampled.
+
+    VmHWM also counts the pages of files mapped into the process: with SQLite's memory
+    map (``PRAGMA mmap_size``) that is every page of the database the case touched, page
+    cache the kernel can drop, which grows with N whatever the code keeps in memory.
+    """
+
+    def __init__(self, interval: float = 0.02) -> None:
+        self.start_mb = _status_mb("RssAnon")
+        self.peak_mb = self.start_mb
+        self._interval = interval
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._sample, daemon=True)
+        self._thread.start()
+
+    def _sample(self) -> None:
+        while not self._stop.wait(self._interval):
+            self.peak_mb = max(self.peak_mb, _status_mb("RssAnon"))
+
+    def stop(self) -> float:
+        """The peak above the start (MB)."""
+        self._stop.set()
+        self._thread.join()
+        self.peak_mb = max(self.peak_mb, _status_mb("RssAnon"))
+        return self.peak_mb - self.start_mb
 
 
 def _proc_cpu(pid: int | str, children: bool = False) -> float:

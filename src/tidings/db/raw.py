@@ -43,6 +43,19 @@ def _for_psycopg(sql: str) -> str:
 
 def rows(conn: Connection, statement: Statement | str) -> list[Sequence[Any]]:
     """All rows as plain tuples, inside ``conn``'s transaction."""
+    found = _run(conn, statement, fetch=True)
+    assert isinstance(found, list)
+    return found
+
+
+def execute(conn: Connection, statement: Statement | str) -> int:
+    """Run a statement that returns no rows; its row count."""
+    count = _run(conn, statement, fetch=False)
+    assert isinstance(count, int)
+    return count
+
+
+def _run(conn: Connection, statement: Statement | str, *, fetch: bool) -> list[Sequence[Any]] | int:
     if isinstance(statement, str):
         statement = Statement(statement)
     sql = statement.sql
@@ -55,7 +68,7 @@ def rows(conn: Connection, statement: Statement | str) -> list[Sequence[Any]]:
             cursor.execute(sql, statement.params)
         else:
             cursor.execute(sql)
-        return list(cursor.fetchall())
+        return list(cursor.fetchall()) if fetch else int(cursor.rowcount)
     except driver_error as exc:
         # The exception SQLAlchemy would raise (DataError, OperationalError, ...), so
         # errors are handled the same whichever way a statement ran.

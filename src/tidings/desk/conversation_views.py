@@ -18,6 +18,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from datetime import datetime
 from enum import IntEnum
 from typing import Any
@@ -167,6 +168,48 @@ def conversations_json(
     conn: Connection, ids: Sequence[int], *, with_threads: bool, with_tags: bool = False
 ) -> list[Json]:
     """Conversations in the order of ``ids``; ids that do not exist are left out."""
+    return read(conn, ids, with_threads=with_threads, with_tags=with_tags).render()
+
+
+@dataclass
+class Batch:
+    """Everything a batch of conversations renders from, read in a fixed number of queries.
+
+    Reading and rendering are apart so a caller can change the database while the batch
+    renders (``lifecycle.delete_forever`` deletes what it has just read).
+    """
+
+    ids: Sequence[int]
+    rows: dict[int, Any]
+    people: People
+    threads: dict[int, list[Any]] | None
+    files: dict[int, list[Json]]
+    tags: dict[int, list[Json]] | None
+
+    def render(self) -> list[Json]:
+        """Pure: no database access."""
+        result = []
+        people, threads, files, tag_names = self.people, self.threads, self.files, self.tags
+        for convo_id in self.ids:
+            row = self.rows.get(convo_id)
+            if row is None:
+                continue
+            item = _conversation(row, people)
+            embedded: Json = {}
+            if threads is not None:
+                embedded["threads"] = [
+                    _thread(t, people, files.get(t[0])) for t in threads.get(convo_id, ())
+                ]
+            if tag_names is not None:
+                embedded["tags"] = tag_names.get(convo_id, [])
+            item["_embedded"] = embedded
+            result.append(item)
+        return result
+
+
+def read(
+    conn: Connection, ids: Sequence[int], *, with_threads: bool, with_tags: bool = False
+) -> Batch:
     rows: dict[int, Any] = {}
     for part in chunked(list(ids)):
         sql = f"SELECT {CONVERSATION_COLUMNS} FROM conversations WHERE id IN ({_in(part)})"
@@ -177,26 +220,16 @@ def conversations_json(
         user_ids.update((r[10], r[17], r[19]))
         customer_ids.update((r[11], r[18]))
     threads, files = (
-        _threads(conn, list(rows), user_ids, customer_ids) if with_threads else ({}, {})
+        _threads(conn, list(rows), user_ids, customer_ids) if with_threads else (None, {})
     )
-    people = People(conn, user_ids, customer_ids)
-    tag_names = _tags_of(conn, list(rows)) if with_tags else {}
-    result = []
-    for convo_id in ids:
-        row = rows.get(convo_id)
-        if row is None:
-            continue
-        item = _conversation(row, people)
-        embedded: Json = {}
-        if with_threads:
-            embedded["threads"] = [
-                _thread(t, people, files.get(t[0])) for t in threads.get(convo_id, ())
-            ]
-        if with_tags:
-            embedded["tags"] = tag_names.get(convo_id, [])
-        item["_embedded"] = embedded
-        result.append(item)
-    return result
+    return Batch(
+        ids=ids,
+        rows=rows,
+        people=People(conn, user_ids, customer_ids),
+        threads=threads,
+        files=files,
+        tags=_tags_of(conn, list(rows)) if with_tags else None,
+    )
 
 
 def conversation_json(conn: Connection, convo_id: int, *, with_tags: bool = False) -> Json | None:

@@ -9,10 +9,12 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from sqlalchemy import Connection, Row, delete, select, update
 
+from tidings.db import raw
 from tidings.db.rows import inline_ids
 from tidings.db.schema import (
     attachments,
@@ -25,7 +27,8 @@ from tidings.db.schema import (
     mailboxes,
     threads,
 )
-from tidings.desk.announce import announce, emit_conversation, snapshots
+from tidings.desk import conversation_views
+from tidings.desk.announce import announce, emit_conversation
 from tidings.desk.enums import Action, FolderType, State, ThreadType
 from tidings.desk.folders import FolderMap
 from tidings.desk.threads import line_items, user_name
@@ -141,21 +144,46 @@ def delete_forever(tx: Tx, ids: Sequence[int], *, locked: bool = False) -> list[
     found = sorted(set(ids)) if locked else lock_ids(tx.conn, ids)
     if not found:
         return []
-    payloads = snapshots(tx, found)
-    for convo_id in found:
-        emit_conversation(tx, "convo.deleted_forever", payloads[convo_id])
-    for part in chunked(found):
-        listed = inline_ids(part)
-        for table, column in (
-            (attachments, attachments.c.conversation_id),
-            (threads, threads.c.conversation_id),
-            (followers, followers.c.conversation_id),
-            (conversation_tag, conversation_tag.c.conversation_id),
-            (conversation_folder, conversation_folder.c.conversation_id),
-            (conversations, conversations.c.id),
-        ):
-            tx.conn.exec_driver_sql(f"DELETE FROM {table.name} WHERE {column.name} IN ({listed})")
+    batch = conversation_views.read(tx.conn, found, with_threads=True)
+    if tx.conn.dialect.name != "postgresql":
+        _emit_deleted(tx, batch)
+        _delete_rows(tx.conn, found)
+        return found
+    # PostgreSQL: everything the snapshots need is read, so the server deletes while
+    # this process renders them, on the other core (ADR 0009; a 100,000-conversation
+    # bulk delete forever 39 -> 31 s). This thread leaves the connection alone until
+    # the deletion is done. SQLite works in this process: measured, no gain there.
+    deleting = _deleter.submit(_delete_rows, tx.conn, found)
+    try:
+        _emit_deleted(tx, batch)
+    finally:
+        deleting.result()  # waits, also when rendering failed; re-raises a failed DELETE
     return found
+
+
+def _emit_deleted(tx: Tx, batch: conversation_views.Batch) -> None:
+    for payload in batch.render():
+        emit_conversation(tx, "convo.deleted_forever", payload)
+
+
+_deleter = ThreadPoolExecutor(max_workers=4, thread_name_prefix="tidings-delete")
+
+# Children first; conversations last.
+_ROWS_OF_CONVERSATIONS = (
+    (attachments.name, attachments.c.conversation_id.name),
+    (threads.name, threads.c.conversation_id.name),
+    (followers.name, followers.c.conversation_id.name),
+    (conversation_tag.name, conversation_tag.c.conversation_id.name),
+    (conversation_folder.name, conversation_folder.c.conversation_id.name),
+    (conversations.name, conversations.c.id.name),
+)
+
+
+def _delete_rows(conn: Connection, ids: list[int]) -> None:
+    for part in chunked(ids):
+        listed = inline_ids(part)
+        for table, column in _ROWS_OF_CONVERSATIONS:
+            raw.execute(conn, f"DELETE FROM {table} WHERE {column} IN ({listed})")
 
 
 def folder_conversation_ids(
