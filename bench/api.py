@@ -136,7 +136,7 @@ def baseline(db: str, url: str, case: str, n: int, seconds: float) -> dict[str, 
 
 
 class Server:
-    def __init__(self, url: str, workdir: Path, patches: str | None = None) -> None:
+    def __init__(self, url: str, workdir: Path) -> None:
         self.port = c.free_port()
         self.base = f"http://127.0.0.1:{self.port}"
         self.log = workdir / f"server-{self.port}.log"
@@ -154,10 +154,6 @@ class Server:
             "--port",
             str(self.port),
         ]
-        if patches:
-            # Experiment: the same server with recommended fixes patched in.
-            cmd = [str(c.ROOT / ".venv/bin/python"), str(c.BENCH / "_patched_server.py"), *cmd[1:]]
-            env["TIDINGS_BENCH_PATCHES"] = patches
         self.proc = subprocess.Popen(
             cmd,
             env=env,
@@ -399,11 +395,6 @@ def main() -> None:
     ap.add_argument("--baseline-seconds", type=float, default=5.0)
     ap.add_argument("--case", action="append", help="only these cases (repeatable)")
     ap.add_argument("--profile", type=Path, help="py-spy the server into this directory")
-    ap.add_argument(
-        "--patches",
-        help="experiment: serve with bench/_patched_server.py's patches, e.g."
-        " count_cache,fastviews,threads=1",
-    )
     ap.add_argument("--time-limit", type=int, default=1800, help="abort the whole run after this")
     args = ap.parse_args()
     dbs = ["sqlite", "postgresql"] if args.db == "both" else [args.db]
@@ -420,7 +411,7 @@ def main() -> None:
             for case in selected:
                 c.note(f"{db}: raw SQL baseline for {case}")
                 base[case] = baseline(db, url, case, n, args.baseline_seconds)
-            server = Server(url, workdir, args.patches)
+            server = Server(url, workdir)
             try:
                 server.wait_ready()
                 sanity(server, n)
@@ -449,8 +440,6 @@ def main() -> None:
                         "server_rss_mb": server.rss_mb(),
                         "target_p99_ms": TARGET_P99_MS,
                     }
-                    if args.patches:
-                        record["patches"] = args.patches
                     meets = measured["p99_ms"] < TARGET_P99_MS and measured["errors"] == 0
                     if case == "mailboxes":
                         record.pop("target_p99_ms")

@@ -105,7 +105,7 @@ def case_tidings_operation(db: Any, args: argparse.Namespace) -> dict[str, Any]:
     t0 = time.perf_counter()
     with transaction(db, system_clock) as tx:
         req = planning.parse(tx.conn, {**body, "dryRun": True})
-        plan = planning.dry_run(req, SECRET, tx.now, 300)
+        plan = planning.dry_run(tx.conn, req, SECRET, tx.now, 300)
     with transaction(db, system_clock) as tx:
         req = planning.parse(tx.conn, {**body, "confirmToken": plan["confirmToken"]})
         op_id = planning.queue(tx, req, SECRET)

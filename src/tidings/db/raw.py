@@ -10,7 +10,7 @@ the form ``tidings.db.types.UTCDateTime`` stores.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from functools import lru_cache
@@ -46,6 +46,26 @@ def rows(conn: Connection, statement: Statement | str) -> list[Sequence[Any]]:
     found = _run(conn, statement, fetch=True)
     assert isinstance(found, list)
     return found
+
+
+def batches(conn: Connection, statement: Statement, size: int = 5000) -> Iterator[list[Any]]:
+    """The first column of every row, ``size`` at a time, never all in memory.
+
+    PostgreSQL needs a server-side (named) cursor for that; a plain one fetches the
+    whole result into the client. The caller's transaction must stay open meanwhile.
+    """
+    postgresql = conn.dialect.name != "sqlite"
+    sql = _for_psycopg(statement.sql) if postgresql else statement.sql
+    driver_error = conn.dialect.loaded_dbapi.Error
+    cursor = conn.connection.cursor("tidings_batches") if postgresql else conn.connection.cursor()
+    try:
+        cursor.execute(sql, statement.params)
+        while found := cursor.fetchmany(size):
+            yield [r[0] for r in found]
+    except driver_error as exc:
+        raise DBAPIError.instance(sql, statement.params, exc, driver_error) from exc
+    finally:
+        cursor.close()
 
 
 def execute(conn: Connection, statement: Statement | str) -> int:

@@ -186,21 +186,6 @@ def _delete_rows(conn: Connection, ids: list[int]) -> None:
             raw.execute(conn, f"DELETE FROM {table} WHERE {column} IN ({listed})")
 
 
-def folder_conversation_ids(
-    conn: Connection, mailbox_id: int, folder_type: FolderType
-) -> list[int]:
-    if folder_type not in (FolderType.DELETED, FolderType.SPAM):
-        raise InvalidInput.field("folder", "Only the Deleted and Spam folders can be emptied")
-    folder_id = FolderMap(conn, {mailbox_id}).folder_id(mailbox_id, folder_type)
-    return list(
-        conn.execute(
-            select(conversations.c.id)
-            .where(conversations.c.folder_id == folder_id)
-            .order_by(conversations.c.id)
-        ).scalars()
-    )
-
-
 def mailbox_conversation_ids(conn: Connection, mailbox_id: int) -> list[int]:
     """Every conversation of a mailbox (NotFound for an unknown mailbox)."""
     if conn.execute(select(mailboxes.c.id).where(mailboxes.c.id == mailbox_id)).first() is None:

@@ -147,14 +147,6 @@ def list_conversation_ids(
     )  # fmt: skip
 
 
-def matching_conversation_ids(conn: Connection, f: ConversationFilter) -> list[int]:
-    w = conversation_where(f, conn.dialect.name)
-    found = raw.rows(
-        conn, Statement(f"SELECT id FROM conversations{w.sql} ORDER BY id", tuple(w.params))
-    )
-    return [r[0] for r in found]
-
-
 def _page_of_ids(
     conn: Connection, table: str, w: Where, column: str, descending: bool, page: Page
 ) -> tuple[list[int], int]:

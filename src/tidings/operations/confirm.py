@@ -8,16 +8,27 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
 import orjson
 
 
-def ids_digest(ids: Sequence[int]) -> str:
+def ids_digest(ids: Iterable[int]) -> str:
     """SHA-256 of the sorted ids joined by commas: what ``operation.completed`` reports."""
-    return hashlib.sha256(",".join(str(i) for i in sorted(ids)).encode()).hexdigest()
+    return sorted_ids_digest([sorted(ids)])
+
+
+def sorted_ids_digest(batches: Iterable[Sequence[int]]) -> str:
+    """``ids_digest`` of ids that arrive in ascending order, in batches: flat memory."""
+    digest = hashlib.sha256()
+    separator = b""
+    for batch in batches:
+        if batch:
+            digest.update(separator + ",".join(map(str, batch)).encode())
+            separator = b","
+    return digest.hexdigest()
 
 
 def _mac(secret: str, action: str, params: dict[str, Any], digest: str, expires: int) -> str:
@@ -32,15 +43,14 @@ def _mac(secret: str, action: str, params: dict[str, Any], digest: str, expires:
     return hmac.new(secret.encode(), message, hashlib.sha256).hexdigest()[:32]
 
 
-def issue(
-    secret: str, action: str, params: dict[str, Any], ids: Sequence[int], expires: datetime
-) -> str:
+def issue(secret: str, action: str, params: dict[str, Any], digest: str, expires: datetime) -> str:
+    """A token for the selection whose ``ids_digest`` is ``digest``."""
     stamp = int(expires.timestamp())
-    return f"{stamp}.{_mac(secret, action, params, ids_digest(ids), stamp)}"
+    return f"{stamp}.{_mac(secret, action, params, digest, stamp)}"
 
 
 def check(
-    secret: str, token: str, action: str, params: dict[str, Any], ids: Sequence[int], now: datetime
+    secret: str, token: str, action: str, params: dict[str, Any], digest: str, now: datetime
 ) -> str | None:
     """None when the token confirms this selection now; otherwise why not."""
     stamp_text, _, mac = token.partition(".")
@@ -48,7 +58,7 @@ def check(
         return "confirmToken is malformed; run the operation with dryRun first"
     if datetime.fromtimestamp(int(stamp_text), UTC) < now:
         return "confirmToken has expired; run the operation with dryRun again"
-    expected = _mac(secret, action, params, ids_digest(ids), int(stamp_text))
+    expected = _mac(secret, action, params, digest, int(stamp_text))
     if not hmac.compare_digest(expected, mac):
         return (
             "confirmToken does not match this selection (it changed since the dry run);"

@@ -2,18 +2,21 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
 from sqlalchemy import Connection
 
+from tidings.db import raw
+from tidings.db.raw import Statement
 from tidings.desk import conversations as convos
 from tidings.desk import tags
 from tidings.desk import validate as v
 from tidings.desk.enums import CONVERSATION_STATUSES, FolderType, State, Status
-from tidings.desk.lifecycle import folder_conversation_ids
-from tidings.desk.queries import ConversationFilter, matching_conversation_ids
+from tidings.desk.folders import FolderMap
+from tidings.desk.queries import ConversationFilter, Where, conversation_where
 from tidings.errors import ConfirmationRequired, InvalidInput
 from tidings.events.outbox import Tx
 from tidings.ids import new_id
@@ -23,17 +26,56 @@ from tidings.operations.actions import ACTIONS, DESTRUCTIVE, parse_params
 MAX_SELECTION = 1_000_000
 
 
+@dataclass(frozen=True)
+class Selection:
+    """The conversations an operation covers: a list the client gave, or a filter.
+
+    A filter stays a ``WHERE`` until the operation is queued, and is then frozen inside
+    the database: its ids never pass through this process (flat memory in N).
+    """
+
+    ids: list[int] | None
+    where: Where | None
+    description: dict[str, Any]  # kept on the operation: ``{"filter": ...}`` or a count
+
+    def _statement(self) -> Statement:
+        assert self.where is not None
+        return Statement(
+            f"SELECT id FROM conversations{self.where.sql} ORDER BY id", tuple(self.where.params)
+        )
+
+    def summary(self, conn: Connection) -> tuple[int, str]:
+        """How many conversations, and their ``ids_digest``, streamed."""
+        if self.ids is not None:
+            return len(self.ids), confirm.ids_digest(self.ids)
+        total = 0
+
+        def counted(batches: Iterator[list[int]]) -> Iterator[list[int]]:
+            nonlocal total
+            for batch in batches:
+                total += len(batch)
+                yield batch
+
+        digest = confirm.sorted_ids_digest(counted(raw.batches(conn, self._statement())))
+        return total, digest
+
+    def freeze(self, conn: Connection, op_id: str) -> int:
+        if self.ids is not None:
+            return store.freeze_ids(conn, op_id, self.ids)
+        assert self.where is not None
+        return store.freeze_matching(conn, op_id, self.where)
+
+
 @dataclass
 class Request:
     action: str
-    ids: list[int]
+    selection: Selection
     params: dict[str, Any]
     by_user: int | None
     atomic: bool
     timeout_seconds: int | None
     dry_run: bool
     confirm_token: str | None
-    selection: dict[str, Any]
 
 
 def parse(conn: Connection, body: dict[str, Any]) -> Request:
@@ -48,28 +90,31 @@ def parse(conn: Connection, body: dict[str, Any]) -> Request:
     timeout = v.integer(body, "timeoutSeconds")
     if timeout is not None and timeout < 1:
         raise InvalidInput.field("timeoutSeconds", "`timeoutSeconds` must be 1 or more")
-    ids, selection = _select(conn, action, body, params)
-    if len(ids) > MAX_SELECTION:
-        raise InvalidInput.field(
-            "conversationIds", f"At most {MAX_SELECTION} conversations per operation"
-        )
-    token = v.text(body, "confirmToken")
+    selection = _select(conn, action, body, params)
+    if selection.ids is not None:
+        _check_size(len(selection.ids))
     return Request(
         action,
-        ids,
+        selection,
         params,
         by_user,
         v.boolean(body, "atomic"),
         timeout,
         v.boolean(body, "dryRun"),
-        token,
-        selection,
+        v.text(body, "confirmToken"),
     )
+
+
+def _check_size(total: int) -> None:
+    if total > MAX_SELECTION:
+        raise InvalidInput.field(
+            "conversationIds", f"At most {MAX_SELECTION} conversations per operation"
+        )
 
 
 def _select(
     conn: Connection, action: str, body: dict[str, Any], params: dict[str, Any]
-) -> tuple[list[int], dict[str, Any]]:
+) -> Selection:
     if "conversationIds" in body and "filter" in body:
         raise InvalidInput.field("filter", "Give either `conversationIds` or `filter`, not both")
     if action == "empty_trash" and "conversationIds" in body:
@@ -82,7 +127,7 @@ def _select(
         ):
             raise InvalidInput.field("conversationIds", "`conversationIds` must be a list of ids")
         ids = list(dict.fromkeys(raw))
-        return ids, {"conversationIds": len(ids)}
+        return Selection(ids, None, {"conversationIds": len(ids)})
     f = v.obj(body, "filter")
     if f is not None and not any(value is not None for value in f.values()):
         # An empty filter selects every conversation in the desk: never by accident.
@@ -97,7 +142,8 @@ def _select(
             )
         convos.require_mailbox(conn, mailbox_id, "filter.mailboxId")
         folder = FolderType.SPAM if params.get("folder") == "spam" else FolderType.DELETED
-        return folder_conversation_ids(conn, mailbox_id, folder), {"filter": f}
+        folder_id = FolderMap(conn, {mailbox_id}).folder_id(mailbox_id, folder)
+        return _matching(conn, ConversationFilter(folder_id=folder_id), f)
     mailbox_id = v.integer(f, "mailboxId", path="filter.mailboxId")
     status = v.enum_value(f, "status", Status, CONVERSATION_STATUSES, path="filter.status")
     cf = ConversationFilter(
@@ -110,28 +156,34 @@ def _select(
         if f.get("updatedBefore")
         else None,
     )
-    return matching_conversation_ids(conn, cf), {"filter": f}
+    return _matching(conn, cf, f)
 
 
-def dry_run(req: Request, secret: str, tx_now: Any, ttl_seconds: int) -> dict[str, Any]:
+def _matching(conn: Connection, cf: ConversationFilter, f: dict[str, Any]) -> Selection:
+    return Selection(None, conversation_where(cf, conn.dialect.name), {"filter": f})
+
+
+def dry_run(
+    conn: Connection, req: Request, secret: str, tx_now: Any, ttl_seconds: int
+) -> dict[str, Any]:
+    total, digest = req.selection.summary(conn)
+    _check_size(total)
     expires = tx_now + timedelta(seconds=ttl_seconds)
-    result: dict[str, Any] = {"action": req.action, "total": len(req.ids)}
+    result: dict[str, Any] = {"action": req.action, "total": total}
     if req.action in DESTRUCTIVE:
-        result["confirmToken"] = confirm.issue(secret, req.action, req.params, req.ids, expires)
+        result["confirmToken"] = confirm.issue(secret, req.action, req.params, digest, expires)
         result["expiresAt"] = expires.strftime("%Y-%m-%dT%H:%M:%SZ")
     return result
 
 
 def queue(tx: Tx, req: Request, secret: str) -> str:
-    """Check the confirmation of destructive actions, then freeze the selection."""
-    if req.action in DESTRUCTIVE:
-        if not req.confirm_token:
-            raise ConfirmationRequired(
-                f"`{req.action}` destroys conversations: run it with dryRun first"
-                " and send the confirmToken it returns"
-            )
-        if why := confirm.check(secret, req.confirm_token, req.action, req.params, req.ids, tx.now):
-            raise ConfirmationRequired(why)
+    """Freeze the selection, then check the confirmation of destructive actions against
+    exactly what was frozen (a filter may match more or fewer conversations by now)."""
+    if req.action in DESTRUCTIVE and not req.confirm_token:
+        raise ConfirmationRequired(
+            f"`{req.action}` destroys conversations: run it with dryRun first"
+            " and send the confirmToken it returns"
+        )
     op_id = new_id("op")
     store.insert_operation(
         tx.conn,
@@ -139,19 +191,26 @@ def queue(tx: Tx, req: Request, secret: str) -> str:
             "id": op_id,
             "action": req.action,
             "status": "queued",
-            "selection": req.selection,
+            "selection": req.selection.description,
             "params": req.params,
             "by_user_id": req.by_user,
             "atomic": req.atomic,
             "timeout_seconds": req.timeout_seconds,
-            "total": len(req.ids),
+            "total": 0,
             "processed": 0,
             "succeeded": 0,
             "failed": 0,
             "cancel_requested": False,
             "created_at": tx.now,
         },
-        req.ids,
     )
+    total = req.selection.freeze(tx.conn, op_id)
+    _check_size(total)
+    if req.action in DESTRUCTIVE:
+        assert req.confirm_token is not None
+        digest = store.items_digest(tx.conn, op_id)
+        if why := confirm.check(secret, req.confirm_token, req.action, req.params, digest, tx.now):
+            raise ConfirmationRequired(why)
+    store.set_fields(tx.conn, op_id, total=total)
     wakeup.notify(tx.conn)
     return op_id

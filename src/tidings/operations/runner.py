@@ -28,7 +28,6 @@ from tidings.events.outbox import Tx, transaction
 from tidings.ids import new_id
 from tidings.operations import store
 from tidings.operations.actions import ACTIONS
-from tidings.operations.confirm import ids_digest
 from tidings.operations.wakeup import Waiter
 
 logger = logging.getLogger("tidings.operations")
@@ -146,7 +145,7 @@ class Runner:
             self._emit(tx, "operation.progress", op_id)
 
     def _complete(self, tx: Tx, op_id: str) -> None:
-        digest = ids_digest(store.changed_ids(tx.conn, op_id))
+        digest = store.items_digest(tx.conn, op_id, "changed")
         self._finish(tx, op_id, "completed", digest=digest)
 
     def _finish(self, tx: Tx, op_id: str, status: str, **fields: Any) -> None:

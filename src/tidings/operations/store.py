@@ -12,30 +12,71 @@ from tidings.clock import isoformat
 from tidings.db import raw
 from tidings.db.raw import Statement
 from tidings.db.rows import inline_ids
-from tidings.db.schema import operation_items, operations
+from tidings.db.schema import operations
+from tidings.desk.queries import Where
+from tidings.operations.confirm import sorted_ids_digest
 
 ACTIVE = ("queued", "running")
 ANALYZE_AFTER = 5000
 FINISHED = ("completed", "failed", "cancelled", "timed_out")
 
 
-def insert_operation(conn: Connection, row: dict[str, Any], ids: Sequence[int]) -> None:
+def insert_operation(conn: Connection, row: dict[str, Any]) -> None:
     conn.execute(insert(operations).values(**row))
+
+
+def freeze_ids(conn: Connection, op_id: str, ids: Sequence[int]) -> int:
+    """Freeze a given list of ids as the operation's items, in that order; their count."""
     # The driver's executemany: SQLAlchemy's per-row parameter handling cost seconds for
     # a selection of 100,000.
     mark = "?" if conn.dialect.name == "sqlite" else "%s"
-    op_id = row["id"]
     for start in range(0, len(ids), 5000):
         conn.exec_driver_sql(
             "INSERT INTO operation_items (operation_id, position, conversation_id)"
             f" VALUES ({mark}, {mark}, {mark})",
             [(op_id, start + i, cid) for i, cid in enumerate(ids[start : start + 5000])],
         )
-    if conn.dialect.name == "postgresql" and len(ids) >= ANALYZE_AFTER:
+    _analyze(conn, len(ids))
+    return len(ids)
+
+
+def freeze_matching(conn: Connection, op_id: str, where: Where) -> int:
+    """Freeze the conversations matching ``where``, in id order, inside the database (no
+    id passes through this process, so memory is flat in N); their count."""
+    count = raw.execute(
+        conn,
+        Statement(
+            "INSERT INTO operation_items (operation_id, position, conversation_id)"
+            " SELECT ?, ROW_NUMBER() OVER (ORDER BY id) - 1, id"
+            f" FROM conversations{where.sql}",
+            (op_id, *where.params),
+        ),
+    )
+    _analyze(conn, count)
+    return count
+
+
+def _analyze(conn: Connection, count: int) -> None:
+    if conn.dialect.name == "postgresql" and count >= ANALYZE_AFTER:
         # Without statistics on the rows just written PostgreSQL expects one item, and
         # reads every remaining item and sorts them for each chunk (~30 ms a chunk at
         # 100,000) instead of walking the primary key.
         conn.exec_driver_sql("ANALYZE operation_items")
+
+
+def items_digest(conn: Connection, op_id: str, outcome: str | None = None) -> str:
+    """``ids_digest`` of the operation's items (those with ``outcome``, if given), streamed."""
+    where = " AND outcome = ?" if outcome else ""
+    return sorted_ids_digest(
+        raw.batches(
+            conn,
+            Statement(
+                "SELECT conversation_id FROM operation_items WHERE operation_id = ?"
+                f"{where} ORDER BY conversation_id",
+                (op_id, outcome) if outcome else (op_id,),
+            ),
+        )
+    )
 
 
 def get(conn: Connection, op_id: str, *, lock: bool = False) -> Any:
@@ -157,16 +198,6 @@ def add_counts(
             failed=operations.c.failed + failed,
             lease_until=lease_until,
         )
-    )
-
-
-def changed_ids(conn: Connection, op_id: str) -> list[int]:
-    return list(
-        conn.execute(
-            select(operation_items.c.conversation_id).where(
-                operation_items.c.operation_id == op_id, operation_items.c.outcome == "changed"
-            )
-        ).scalars()
     )
 
 

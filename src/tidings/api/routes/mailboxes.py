@@ -86,10 +86,13 @@ def delete_mailbox(
         ids = lifecycle.mailbox_conversation_ids(tx.conn, mailbox_id)
         if dryRun:
             expires = tx.now + timedelta(seconds=ctx.settings.confirm_token_ttl_seconds)
-            token = confirm.issue(ctx.secret, "delete_mailbox", params, ids, expires)
+            digest = confirm.ids_digest(ids)
+            token = confirm.issue(ctx.secret, "delete_mailbox", params, digest, expires)
             return JSON({"total": len(ids), "confirmToken": token, "expiresAt": isoformat(expires)})
         why = (
-            confirm.check(ctx.secret, confirmToken, "delete_mailbox", params, ids, tx.now)
+            confirm.check(
+                ctx.secret, confirmToken, "delete_mailbox", params, confirm.ids_digest(ids), tx.now
+            )
             if confirmToken
             else "Deleting a mailbox destroys its conversations: call it with dryRun=true first"
             " and send the confirmToken it returns"

@@ -25,7 +25,9 @@ def create_operation(
         req = planning.parse(tx.conn, body)
         if req.dry_run:
             return JSON(
-                planning.dry_run(req, ctx.secret, tx.now, ctx.settings.confirm_token_ttl_seconds)
+                planning.dry_run(
+                    tx.conn, req, ctx.secret, tx.now, ctx.settings.confirm_token_ttl_seconds
+                )
             )
         op_id = planning.queue(tx, req, ctx.secret)
         row = store.get(tx.conn, op_id)
