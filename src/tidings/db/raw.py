@@ -28,6 +28,16 @@ class Statement:
     params: tuple[Any, ...] = ()
 
 
+def in_list(sql: str, ids: Sequence[int]) -> Statement:
+    """``sql`` with its ``{ids}`` replaced by one ``?`` per id, bound to the ids.
+
+    Bound, not inlined: the text then depends only on how many ids there are, so the
+    driver reuses its prepared statement (sqlite3's statement cache, psycopg's prepared
+    statements) instead of parsing a new text for every page and every conversation.
+    """
+    return Statement(sql.format(ids=",".join("?" * len(ids))), tuple(map(int, ids)))
+
+
 def bind(value: Any, dialect: str) -> Any:
     """A parameter as the column stores it: UTC datetimes are naive, and text on SQLite."""
     if isinstance(value, datetime):

@@ -27,7 +27,6 @@ import orjson
 from sqlalchemy import Connection, select
 
 from tidings.db import raw
-from tidings.db.rows import inline_ids
 from tidings.db.schema import conversation_tag, tags
 from tidings.desk.enums import (
     ACTION_NAMES,
@@ -101,9 +100,6 @@ def _stored_json(value: Any) -> Any:
     return EMPTY_LIST if value is None else value
 
 
-_in = inline_ids
-
-
 def _known(ids: set[int | None]) -> list[int]:
     return sorted(i for i in ids if i)
 
@@ -121,8 +117,11 @@ class People:
         for part in chunked(_known(user_ids)):
             for r in raw.rows(
                 conn,
-                "SELECT id, first_name, last_name, photo_url, email FROM users"
-                f" WHERE id IN ({_in(part)})",
+                raw.in_list(
+                    "SELECT id, first_name, last_name, photo_url, email FROM users"
+                    " WHERE id IN ({ids})",
+                    part,
+                ),
             ):
                 self.users[r[0]] = {
                     "id": r[0],
@@ -135,9 +134,12 @@ class People:
         for part in chunked(_known(customer_ids)):
             for r in raw.rows(
                 conn,
-                "SELECT c.id, c.first_name, c.last_name, c.photo_url, (SELECT e.email"
-                " FROM customer_emails e WHERE e.customer_id = c.id ORDER BY e.id LIMIT 1)"
-                f" FROM customers c WHERE c.id IN ({_in(part)})",
+                raw.in_list(
+                    "SELECT c.id, c.first_name, c.last_name, c.photo_url, (SELECT e.email"
+                    " FROM customer_emails e WHERE e.customer_id = c.id ORDER BY e.id LIMIT 1)"
+                    " FROM customers c WHERE c.id IN ({ids})",
+                    part,
+                ),
             ):
                 self.customers[r[0]] = r
 
@@ -212,8 +214,8 @@ def read(
 ) -> Batch:
     rows: dict[int, Any] = {}
     for part in chunked(list(ids)):
-        sql = f"SELECT {CONVERSATION_COLUMNS} FROM conversations WHERE id IN ({_in(part)})"
-        rows.update((r[0], r) for r in raw.rows(conn, sql))
+        sql = f"SELECT {CONVERSATION_COLUMNS} FROM conversations WHERE id IN ({{ids}})"
+        rows.update((r[0], r) for r in raw.rows(conn, raw.in_list(sql, part)))
     user_ids: set[int | None] = set()
     customer_ids: set[int | None] = set()
     for r in rows.values():
@@ -247,19 +249,24 @@ def _threads(
     threads: dict[int, list[Any]] = defaultdict(list)
     files: dict[int, list[Json]] = defaultdict(list)
     for part in chunked(convo_ids):
-        listed = _in(part)
         for t in raw.rows(
             conn,
-            f"SELECT {THREAD_COLUMNS} FROM threads WHERE conversation_id IN ({listed})"
-            f" AND state = {int(ThreadState.PUBLISHED)} ORDER BY created_at DESC, id DESC",
+            raw.in_list(
+                f"SELECT {THREAD_COLUMNS} FROM threads WHERE conversation_id IN ({{ids}})"
+                f" AND state = {int(ThreadState.PUBLISHED)} ORDER BY created_at DESC, id DESC",
+                part,
+            ),
         ):
             threads[t[1]].append(t)
             user_ids.update((t[10], t[12]))
             customer_ids.update((t[9], t[11]))
         for a in raw.rows(
             conn,
-            "SELECT id, thread_id, file_name, mime_type, size FROM attachments"
-            f" WHERE conversation_id IN ({listed}) ORDER BY id",
+            raw.in_list(
+                "SELECT id, thread_id, file_name, mime_type, size FROM attachments"
+                " WHERE conversation_id IN ({ids}) ORDER BY id",
+                part,
+            ),
         ):
             files[a[1]].append(
                 {
