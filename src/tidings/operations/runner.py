@@ -76,9 +76,6 @@ class Runner:
             return
         cursor = Cursor()
         while True:
-            finished = self._check_stop(op_id)
-            if finished:
-                return
             done = self._guarded(op_id, lambda: self._run_chunk(op_id, cursor))
             if done is None or done:
                 return
@@ -93,9 +90,12 @@ class Runner:
                 self._emit(tx, "operation.started", op_id)
 
     def _run_chunk(self, op_id: str, cursor: Cursor) -> bool:
-        """One chunk; True when the operation completed in this transaction."""
+        """One chunk; True when the operation finished in this transaction: completed, or
+        stopped (cancelled, timed out) before the chunk began."""
         with transaction(self.db, self.clock, op_id) as tx:
             op = self._owned(tx, op_id)
+            if self._stopped(tx, op):
+                return True
             size = self.settings.operation_chunk_size
             items = store.next_items(tx.conn, op_id, size, cursor.after)
             if items:
@@ -163,21 +163,25 @@ class Runner:
     def _check_stop(self, op_id: str) -> bool:
         """Finish as cancelled or timed out when asked to or overdue; True if finished."""
         with transaction(self.db, self.clock, op_id) as tx:
-            op = self._owned(tx, op_id)
-            if op.status in store.FINISHED:
-                return True
-            if op.cancel_requested:
-                self._finish(tx, op_id, "cancelled")
-                return True
-            if (
-                op.timeout_seconds
-                and op.started_at
-                and tx.now - op.started_at > timedelta(seconds=op.timeout_seconds)
-            ):
-                self._finish(
-                    tx, op_id, "timed_out", error=f"Operation exceeded {op.timeout_seconds} seconds"
-                )
-                return True
+            return self._stopped(tx, self._owned(tx, op_id))
+
+    def _stopped(self, tx: Tx, op: Any) -> bool:
+        """In ``tx``: finish ``op`` as cancelled or timed out when asked to or overdue;
+        True if it is finished."""
+        if op.status in store.FINISHED:
+            return True
+        if op.cancel_requested:
+            self._finish(tx, op.id, "cancelled")
+            return True
+        if (
+            op.timeout_seconds
+            and op.started_at
+            and tx.now - op.started_at > timedelta(seconds=op.timeout_seconds)
+        ):
+            self._finish(
+                tx, op.id, "timed_out", error=f"Operation exceeded {op.timeout_seconds} seconds"
+            )
+            return True
         return False
 
     def _guarded(self, op_id: str, step: Any) -> bool | None:
