@@ -488,6 +488,9 @@ def test_list_filters(
         ({"createdSince": stock["c3"]["createdAt"]}, ["c4", "c3"]),
         ({"createdSince": "2031-03-04T10:00:00+05:00"}, ["c4", "c3", "c2", "c1"]),
         ({"createdSince": "2099-01-01T00:00:00Z"}, []),
+        # Years before 1000 compare as dates, not as text ("999-" > "2031-" as text).
+        ({"createdSince": "0999-01-01T00:00:00Z"}, ["c4", "c3", "c2", "c1"]),
+        ({"updatedSince": "0001-01-01T00:00:00Z"}, ["c4", "c3", "c2", "c1"]),
         ({"updatedSince": stock["c3"]["updatedAt"]}, ["c4", "c3"]),
         ({"mailboxId": m1, "status": "active,spam", "type": "email"}, ["c4", "c1"]),
     ]

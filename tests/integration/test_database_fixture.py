@@ -39,8 +39,13 @@ def test_event_payloads_compress_with_lz4_on_postgresql(db: Database) -> None:
     if not db.is_postgresql:
         pytest.skip("TOAST compression is PostgreSQL's")
     with db.read() as conn:
+        lz4 = conn.exec_driver_sql(
+            "SELECT 'lz4' = ANY(enumvals) FROM pg_settings WHERE name = 'default_toast_compression'"
+        ).scalar_one()
         method = conn.exec_driver_sql(
             "SELECT attcompression FROM pg_attribute"
             " WHERE attrelid = 'events'::regclass AND attname = 'payload'"
         ).scalar_one()
+    if not lz4:
+        pytest.skip("this PostgreSQL is built without LZ4 (migration 0002 is a no-op)")
     assert method == "l"  # lz4 (migration 0002)

@@ -389,6 +389,63 @@ def test_dry_run_and_confirmation(database_url: str, clock: FakeClock) -> None:
         check_run(ev, op_id, "convo.deleted_forever", ids[:2], total=2)
 
 
+def test_a_filter_is_confirmed_against_what_the_request_freezes(
+    database_url: str, clock: FakeClock
+) -> None:
+    with desk_app(database_url, clock, operation_chunk_size=CHUNK) as desk:
+        agent, box, _, ids = setup_desk(desk, 4)
+        for cid in ids[:3]:
+            desk.update(cid, {"state": "deleted", "byUser": agent})
+        body = {"action": "delete_forever", "filter": {"mailboxId": box, "state": "deleted"}}
+        dry = desk.post("/operations", {**body, "dryRun": True}).json()
+        assert dry["total"] == 3
+
+        def refused_after(change: dict[str, Any], cid: int) -> None:
+            desk.update(cid, {**change, "byUser": agent})
+            mark = desk.mark()
+            r = desk.post("/operations", {**body, "confirmToken": dry["confirmToken"]})
+            assert r.status_code == 409, r.text
+            assert "does not match" in r.json()["message"]
+            assert desk.events(mark) == []
+            assert desk.get("/operations").json()["page"]["totalElements"] == 0
+            with desk.ctx.db.read() as conn:
+                assert conn.exec_driver_sql("SELECT count(*) FROM operation_items").scalar() == 0
+
+        refused_after({"state": "deleted"}, ids[3])  # one entered the filter
+        desk.update(ids[3], {"state": "published", "byUser": agent})
+        refused_after({"state": "published"}, ids[0])  # one left it
+        desk.update(ids[0], {"state": "deleted", "byUser": agent})
+
+        # Back to the dry run's three: its token is good again, and exactly they go.
+        op_id, ev = run(desk, {**body, "confirmToken": dry["confirmToken"]})
+        check_run(ev, op_id, "convo.deleted_forever", ids[:3], total=3)
+        assert desk.get(f"/conversations/{ids[3]}").status_code == 200
+
+
+def test_a_selection_larger_than_allowed_is_refused(
+    database_url: str, clock: FakeClock, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from tidings.operations import planning
+
+    monkeypatch.setattr(planning, "MAX_SELECTION", 2)
+    with desk_app(database_url, clock) as desk:
+        agent, box, _, ids = setup_desk(desk, 3)
+        mark = desk.mark()
+        by_filter = {"action": "delete", "filter": {"mailboxId": box}, "byUser": agent}
+        by_ids = {"action": "delete", "conversationIds": ids, "byUser": agent}
+        for body, path in ((by_filter, "filter"), (by_ids, "conversationIds")):
+            for dry_run in (True, False):
+                r = desk.post("/operations", {**body, "dryRun": dry_run})
+                assert r.status_code == 400, r.text
+                assert r.json()["_embedded"]["errors"][0]["path"] == path
+                assert "At most 2 conversations" in r.json()["_embedded"]["errors"][0]["message"]
+        assert desk.get("/operations").json()["page"]["totalElements"] == 0
+        assert desk.events(mark) == []
+        # Two are fine.
+        r = desk.post("/operations", {**by_ids, "conversationIds": ids[:2], "dryRun": True})
+        assert r.json() == {"action": "delete", "total": 2}
+
+
 @pytest.mark.parametrize(
     ("body", "path"),
     [

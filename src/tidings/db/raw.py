@@ -1,15 +1,18 @@
-"""Statements run on the driver's own cursor, for the hottest reads.
+"""Statements run on the driver's own cursor, for the hot paths: list pages, conversation
+views, bulk deletes and selections.
 
 A list page's queries take ~30 us each in SQLite; building, caching and executing them
 through SQLAlchemy Core took ~1.4 ms a page, and its result rows cost more to iterate
 than the rows cost to read. The statements here are plain text with ``?`` placeholders
-(rewritten to ``%s`` for psycopg) and positional parameters, run inside the caller's
-SQLAlchemy transaction. Values go through :func:`bind`, so a datetime is compared in
-the form ``tidings.db.types.UTCDateTime`` stores.
+(rewritten to ``%s`` for psycopg, so the text may contain no other ``?`` and no ``%``)
+and positional parameters, run inside the caller's SQLAlchemy transaction. Values go
+through :func:`bind`, so a datetime is compared in the form
+``tidings.db.types.UTCDateTime`` stores. Driver errors are re-raised as SQLAlchemy's.
 """
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -29,7 +32,8 @@ class Statement:
 
 
 def in_list(sql: str, ids: Sequence[int]) -> Statement:
-    """``sql`` with its ``{ids}`` replaced by one ``?`` per id, bound to the ids.
+    """``sql`` with its ``{ids}`` replaced by one ``?`` per id, bound to the ids (``str.format``:
+    other braces in ``sql`` must be doubled).
 
     Bound, not inlined: the text then depends only on how many ids there are, so the
     driver reuses its prepared statement (sqlite3's statement cache, psycopg's prepared
@@ -39,11 +43,17 @@ def in_list(sql: str, ids: Sequence[int]) -> Statement:
 
 
 def bind(value: Any, dialect: str) -> Any:
-    """A parameter as the column stores it: UTC datetimes are naive, and text on SQLite."""
+    """A parameter as the column stores it: UTC datetimes are naive, and text on SQLite
+    (``YYYY-MM-DD HH:MM:SS.ffffff``, four-digit years: the text is compared as text)."""
     if isinstance(value, datetime):
+        if value.tzinfo is None:
+            raise ValueError("naive datetime given to a UTC column")
         naive = value.astimezone(UTC).replace(tzinfo=None)
-        return naive.strftime("%Y-%m-%d %H:%M:%S.%f") if dialect == "sqlite" else naive
+        return naive.isoformat(" ", "microseconds") if dialect == "sqlite" else naive
     return value
+
+
+_cursor_names = itertools.count()
 
 
 @lru_cache(maxsize=256)
@@ -67,7 +77,11 @@ def batches(conn: Connection, statement: Statement, size: int = 5000) -> Iterato
     postgresql = conn.dialect.name != "sqlite"
     sql = _for_psycopg(statement.sql) if postgresql else statement.sql
     driver_error = conn.dialect.loaded_dbapi.Error
-    cursor = conn.connection.cursor("tidings_batches") if postgresql else conn.connection.cursor()
+    cursor = (
+        conn.connection.cursor(f"tidings_batches_{next(_cursor_names)}")
+        if postgresql
+        else conn.connection.cursor()
+    )
     try:
         cursor.execute(sql, statement.params)
         while found := cursor.fetchmany(size):

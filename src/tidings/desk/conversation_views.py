@@ -17,7 +17,7 @@ why its list endpoint serves ~22 requests/s.
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from enum import IntEnum
@@ -143,8 +143,9 @@ class People:
             ):
                 self.customers[r[0]] = r
 
-        # ``user(id)``: the user's short object, None for None or an unknown id.
-        self.user: Callable[[int | None], Json | None] = self.users.get  # type: ignore[assignment]
+    def user(self, user_id: int | None) -> Json | None:
+        """The user's short object; None for None or an unknown id."""
+        return self.users.get(user_id) if user_id else None
 
     def customer(self, customer_id: int | None, email: str | None = None) -> Json | None:
         row = self.customers.get(customer_id) if customer_id else None
@@ -359,9 +360,8 @@ def _thread(t: Any, people: People, files: list[Json] | None) -> Json:
         customer_id, created_by_user_id, created_by_customer_id, user_id, to, cc, bcc, meta,
         created_at, opened_at,
     ) = t  # fmt: skip
-    if meta == "{}" or not meta:
-        no_action = not action_type
-        action = NO_ACTION if no_action else _action(action_type, {})
+    if not action_type and (meta == "{}" or not meta):
+        action = NO_ACTION  # most threads
     else:
         decoded = orjson.loads(meta) if isinstance(meta, str) else meta
         action = _action(action_type, decoded or {})

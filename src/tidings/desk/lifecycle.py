@@ -157,7 +157,9 @@ def delete_forever(tx: Tx, ids: Sequence[int], *, locked: bool = False) -> list[
     try:
         _emit_deleted(tx, batch)
     finally:
-        deleting.result()  # waits, also when rendering failed; re-raises a failed DELETE
+        # Waits, also when rendering failed (never end a transaction under a running
+        # statement); re-raises a failed DELETE, chaining a rendering error if both failed.
+        deleting.result()
     return found
 
 
@@ -166,7 +168,9 @@ def _emit_deleted(tx: Tx, batch: conversation_views.Batch) -> None:
         emit_conversation(tx, "convo.deleted_forever", payload)
 
 
-_deleter = ThreadPoolExecutor(max_workers=4, thread_name_prefix="tidings-delete")
+# Threads start only when needed; enough for every request thread and worker at once, so a
+# deletion never queues behind another while its transaction holds row locks.
+_deleter = ThreadPoolExecutor(max_workers=32, thread_name_prefix="tidings-delete")
 
 # Children first; conversations last.
 _ROWS_OF_CONVERSATIONS = (

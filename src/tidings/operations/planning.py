@@ -10,7 +10,6 @@ from typing import Any
 from sqlalchemy import Connection
 
 from tidings.db import raw
-from tidings.db.raw import Statement
 from tidings.desk import conversations as convos
 from tidings.desk import tags
 from tidings.desk import validate as v
@@ -38,16 +37,11 @@ class Selection:
     where: Where | None
     description: dict[str, Any]  # kept on the operation: ``{"filter": ...}`` or a count
 
-    def _statement(self) -> Statement:
-        assert self.where is not None
-        return Statement(
-            f"SELECT id FROM conversations{self.where.sql} ORDER BY id", tuple(self.where.params)
-        )
-
     def summary(self, conn: Connection) -> tuple[int, str]:
         """How many conversations, and their ``ids_digest``, streamed."""
         if self.ids is not None:
             return len(self.ids), confirm.ids_digest(self.ids)
+        assert self.where is not None
         total = 0
 
         def counted(batches: Iterator[list[int]]) -> Iterator[list[int]]:
@@ -56,14 +50,16 @@ class Selection:
                 total += len(batch)
                 yield batch
 
-        digest = confirm.sorted_ids_digest(counted(raw.batches(conn, self._statement())))
+        # One more than allowed is enough to refuse a selection that is too large.
+        statement = store.matching_ids(self.where, MAX_SELECTION + 1)
+        digest = confirm.sorted_ids_digest(counted(raw.batches(conn, statement)))
         return total, digest
 
     def freeze(self, conn: Connection, op_id: str) -> int:
         if self.ids is not None:
             return store.freeze_ids(conn, op_id, self.ids)
         assert self.where is not None
-        return store.freeze_matching(conn, op_id, self.where)
+        return store.freeze_matching(conn, op_id, self.where, MAX_SELECTION + 1)
 
 
 @dataclass
@@ -92,7 +88,7 @@ def parse(conn: Connection, body: dict[str, Any]) -> Request:
         raise InvalidInput.field("timeoutSeconds", "`timeoutSeconds` must be 1 or more")
     selection = _select(conn, action, body, params)
     if selection.ids is not None:
-        _check_size(len(selection.ids))
+        _check_size(len(selection.ids), selection)
     return Request(
         action,
         selection,
@@ -105,11 +101,10 @@ def parse(conn: Connection, body: dict[str, Any]) -> Request:
     )
 
 
-def _check_size(total: int) -> None:
+def _check_size(total: int, selection: Selection) -> None:
     if total > MAX_SELECTION:
-        raise InvalidInput.field(
-            "conversationIds", f"At most {MAX_SELECTION} conversations per operation"
-        )
+        path = "conversationIds" if selection.ids is not None else "filter"
+        raise InvalidInput.field(path, f"At most {MAX_SELECTION} conversations per operation")
 
 
 def _select(
@@ -167,7 +162,7 @@ def dry_run(
     conn: Connection, req: Request, secret: str, tx_now: Any, ttl_seconds: int
 ) -> dict[str, Any]:
     total, digest = req.selection.summary(conn)
-    _check_size(total)
+    _check_size(total, req.selection)
     expires = tx_now + timedelta(seconds=ttl_seconds)
     result: dict[str, Any] = {"action": req.action, "total": total}
     if req.action in DESTRUCTIVE:
@@ -205,7 +200,7 @@ def queue(tx: Tx, req: Request, secret: str) -> str:
         },
     )
     total = req.selection.freeze(tx.conn, op_id)
-    _check_size(total)
+    _check_size(total, req.selection)
     if req.action in DESTRUCTIVE:
         assert req.confirm_token is not None
         digest = store.items_digest(tx.conn, op_id)

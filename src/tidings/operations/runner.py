@@ -125,9 +125,7 @@ class Runner:
             tx, [i for i in ids if i in existing], op.params, op.by_user_id
         )
         missing = [i for i in ids if i not in existing]
-        store.mark(
-            tx.conn, op.id, (items[0][0], items[-1][0]), {"changed": changed, "missing": missing}
-        )
+        store.mark(tx.conn, op.id, [p for p, _ in items], {"changed": changed, "missing": missing})
         # Counted per chunk, in the chunk's transaction: the counters move with the work.
         store.add_counts(
             tx.conn,

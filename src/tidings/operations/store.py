@@ -40,20 +40,28 @@ def freeze_ids(conn: Connection, op_id: str, ids: Sequence[int]) -> int:
     return len(ids)
 
 
-def freeze_matching(conn: Connection, op_id: str, where: Where) -> int:
-    """Freeze the conversations matching ``where``, in id order, inside the database (no
-    id passes through this process, so memory is flat in N); their count."""
+def freeze_matching(conn: Connection, op_id: str, where: Where, limit: int) -> int:
+    """Freeze the first ``limit`` conversations matching ``where``, in id order, inside the
+    database (no id passes through this process, so memory is flat in N); their count."""
+    matching = matching_ids(where, limit)
     count = raw.execute(
         conn,
         Statement(
             "INSERT INTO operation_items (operation_id, position, conversation_id)"
-            " SELECT ?, ROW_NUMBER() OVER (ORDER BY id) - 1, id"
-            f" FROM conversations{where.sql}",
-            (op_id, *where.params),
+            f" SELECT ?, ROW_NUMBER() OVER (ORDER BY id) - 1, id FROM ({matching.sql}) picked",
+            (op_id, *matching.params),
         ),
     )
     _analyze(conn, count)
     return count
+
+
+def matching_ids(where: Where, limit: int) -> Statement:
+    """The ids of the first ``limit`` conversations matching ``where``, ascending."""
+    return Statement(
+        f"SELECT id FROM conversations{where.sql} ORDER BY id LIMIT {int(limit)}",
+        tuple(where.params),
+    )
 
 
 def _analyze(conn: Connection, count: int) -> None:
@@ -155,19 +163,24 @@ def next_items(
     return [(int(p), int(c)) for p, c in found]
 
 
-def mark(
-    conn: Connection, op_id: str, positions: tuple[int, int], outcomes: dict[str, list[int]]
-) -> None:
-    """Record each item's outcome in the chunk ``positions`` (first, last), one statement.
+OUTCOMES = ("changed", "missing", "unchanged")
 
-    Items named in ``outcomes`` get that outcome, the rest ``unchanged``; the most common
-    outcome is the ``ELSE`` branch, so a chunk where everything changed lists no ids.
+
+def mark(
+    conn: Connection, op_id: str, positions: Sequence[int], outcomes: dict[str, list[int]]
+) -> None:
+    """Record the outcome of each item at ``positions`` (one chunk), in one statement.
+
+    ``outcomes`` names conversation ids per outcome; the chunk's other items are
+    ``unchanged``. The most common outcome is the ``ELSE`` branch, so a chunk where
+    everything changed lists no ids.
     """
+    assert set(outcomes) <= set(OUTCOMES)  # they are written into the SQL text
     named = {i for ids in outcomes.values() for i in ids}
     groups = sorted(((o, ids) for o, ids in outcomes.items() if ids), key=lambda g: len(g[1]))
     default, _ = groups.pop() if groups else ("unchanged", [])
     whens = [f"WHEN conversation_id IN ({inline_ids(ids)}) THEN '{o}'" for o, ids in groups]
-    if default != "unchanged" and len(named) < positions[1] - positions[0] + 1:
+    if default != "unchanged" and len(named) < len(positions):
         # Some items are in no list: name them through their complement.
         whens.append(f"WHEN conversation_id NOT IN ({inline_ids(named)}) THEN 'unchanged'")
     outcome = f"CASE {' '.join(whens)} ELSE '{default}' END" if whens else f"'{default}'"
@@ -176,7 +189,7 @@ def mark(
             f"UPDATE operation_items SET outcome = {outcome} WHERE operation_id = :op"
             " AND position BETWEEN :first AND :last AND outcome IS NULL"
         ),
-        {"op": op_id, "first": positions[0], "last": positions[1]},
+        {"op": op_id, "first": min(positions), "last": max(positions)},
     )
 
 
