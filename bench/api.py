@@ -10,8 +10,10 @@ Per database it builds (or, for SQLite, reuses from bench/.cache/) the data set,
    aiohttp client at a fixed concurrency: warm-up, then a timed window.
 
 Prints one JSON line per case: requests/s, p50/p99 latency, the baseline's
-requests/s and the ratio. ``--db postgresql|both`` without ``TIDINGS_TEST_PG_URL``
-reruns itself under ``scripts/pg`` (a throwaway PostgreSQL 15).
+requests/s and the ratio. Each case is measured ``--repeat`` times (default 3); the line
+is the median window, and lists every window's requests/s and p99.
+``--db postgresql|both`` without ``TIDINGS_TEST_PG_URL`` reruns itself under
+``scripts/pg`` (a throwaway PostgreSQL 15).
 """
 
 from __future__ import annotations
@@ -290,6 +292,23 @@ async def load(
     }
 
 
+def median_window(windows: list[dict[str, Any]]) -> dict[str, Any]:
+    """The window with the median requests/s, plus every window's requests/s and p99.
+
+    The machine is shared: the same server measured minutes apart varies by +-25%, so one
+    window says little. Targets are judged on the median window's requests/s and on the
+    worst window's p99.
+    """
+    ordered = sorted(windows, key=lambda w: w["rps"])
+    middle = dict(ordered[len(ordered) // 2])
+    middle["windows_rps"] = [w["rps"] for w in windows]
+    middle["windows_p99_ms"] = [w["p99_ms"] for w in windows]
+    middle["windows_server_cpu_ms_per_req"] = [w["server_cpu_ms_per_req"] for w in windows]
+    middle["p99_ms_worst_window"] = max(w["p99_ms"] for w in windows)
+    middle["errors_all_windows"] = sum(w["errors"] for w in windows)
+    return middle
+
+
 def _own_cpu() -> float:
     r = resource.getrusage(resource.RUSAGE_SELF)
     return r.ru_utime + r.ru_stime
@@ -392,6 +411,12 @@ def main() -> None:
     ap.add_argument("--concurrency", type=int, default=8)
     ap.add_argument("--warmup", type=float, default=3.0, help="seconds before measuring")
     ap.add_argument("--duration", type=float, default=10.0, help="measured seconds per case")
+    ap.add_argument(
+        "--repeat",
+        type=int,
+        default=3,
+        help="measured windows per case; the record is the median window by requests/s",
+    )
     ap.add_argument("--baseline-seconds", type=float, default=5.0)
     ap.add_argument("--case", action="append", help="only these cases (repeatable)")
     ap.add_argument("--profile", type=Path, help="py-spy the server into this directory")
@@ -416,17 +441,25 @@ def main() -> None:
                 server.wait_ready()
                 sanity(server, n)
                 for case, (make_path, check) in selected.items():
-                    c.note(f"{db}: {case}, concurrency {args.concurrency}, {args.duration:.0f} s")
-                    _start_profile.label = f"{db}_{case}"  # type: ignore[attr-defined]
-                    measured = run_load(
-                        server,
-                        make_path,
-                        check,
-                        args.concurrency,
-                        args.warmup,
-                        args.duration,
-                        args.profile,
+                    c.note(
+                        f"{db}: {case}, concurrency {args.concurrency},"
+                        f" {args.repeat} x {args.duration:.0f} s"
                     )
+                    windows = []
+                    for i in range(args.repeat):
+                        _start_profile.label = f"{db}_{case}_{i}"  # type: ignore[attr-defined]
+                        windows.append(
+                            run_load(
+                                server,
+                                make_path,
+                                check,
+                                args.concurrency,
+                                args.warmup if i == 0 else 1.0,
+                                args.duration,
+                                args.profile,
+                            )
+                        )
+                    measured = median_window(windows)
                     record: dict[str, Any] = {
                         "bench": "api",
                         "db": db,
@@ -440,7 +473,10 @@ def main() -> None:
                         "server_rss_mb": server.rss_mb(),
                         "target_p99_ms": TARGET_P99_MS,
                     }
-                    meets = measured["p99_ms"] < TARGET_P99_MS and measured["errors"] == 0
+                    meets = (
+                        measured["p99_ms_worst_window"] < TARGET_P99_MS
+                        and measured["errors_all_windows"] == 0
+                    )
                     if case == "mailboxes":
                         record.pop("target_p99_ms")
                         c.emit(record)
