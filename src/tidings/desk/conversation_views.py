@@ -68,6 +68,8 @@ CONVERSATION_COLUMNS = (
     " created_by_user_id, created_by_customer_id, closed_by_user_id, closed_at,"
     " user_updated_at, last_reply_at, last_reply_from, created_at, updated_at"
 )
+USER_COLUMNS = "id, first_name, last_name, photo_url, email"
+CUSTOMER_COLUMNS = "id, first_name, last_name, photo_url, email"  # email: the first one
 THREAD_COLUMNS = (
     "id, conversation_id, type, status, state, action_type, body, source_type, source_via,"
     ' customer_id, created_by_user_id, created_by_customer_id, user_id, "to", cc, bcc, meta,'
@@ -115,13 +117,10 @@ class People:
         self.customers: dict[int, Sequence[Any]] = {}
         self._short: dict[tuple[int, str | None], Json] = {}
         for part in chunked(_known(user_ids)):
-            for r in raw.rows(
+            for r in raw.unordered_rows(
                 conn,
-                raw.in_list(
-                    "SELECT id, first_name, last_name, photo_url, email FROM users"
-                    " WHERE id IN ({ids})",
-                    part,
-                ),
+                raw.in_list(f"SELECT {USER_COLUMNS} FROM users WHERE id IN ({{ids}})", part),
+                USER_COLUMNS,
             ):
                 self.users[r[0]] = {
                     "id": r[0],
@@ -132,14 +131,15 @@ class People:
                     "email": r[4],
                 }
         for part in chunked(_known(customer_ids)):
-            for r in raw.rows(
+            for r in raw.unordered_rows(
                 conn,
                 raw.in_list(
                     "SELECT c.id, c.first_name, c.last_name, c.photo_url, (SELECT e.email"
                     " FROM customer_emails e WHERE e.customer_id = c.id ORDER BY e.id LIMIT 1)"
-                    " FROM customers c WHERE c.id IN ({ids})",
+                    " AS email FROM customers c WHERE c.id IN ({ids})",
                     part,
                 ),
+                CUSTOMER_COLUMNS,
             ):
                 self.customers[r[0]] = r
 
@@ -216,7 +216,8 @@ def read(
     rows: dict[int, Any] = {}
     for part in chunked(list(ids)):
         sql = f"SELECT {CONVERSATION_COLUMNS} FROM conversations WHERE id IN ({{ids}})"
-        rows.update((r[0], r) for r in raw.rows(conn, raw.in_list(sql, part)))
+        found = raw.unordered_rows(conn, raw.in_list(sql, part), CONVERSATION_COLUMNS)
+        rows.update((r[0], r) for r in found)
     user_ids: set[int | None] = set()
     customer_ids: set[int | None] = set()
     for r in rows.values():
