@@ -115,6 +115,13 @@ def batches(conn: Connection, statement: Statement, size: int = 5000) -> Iterato
         cursor.close()
 
 
+def insert_many(conn: Connection, sql: str, rows: Sequence[Sequence[Any]]) -> None:
+    """``sql`` (an INSERT with ``?`` placeholders) once per row, through the driver's
+    executemany: SQLAlchemy's per-row parameter processing cost as much as the inserts."""
+    if rows:
+        conn.exec_driver_sql(sql if conn.dialect.name == "sqlite" else _for_psycopg(sql), rows)
+
+
 def execute(conn: Connection, statement: Statement | str) -> int:
     """Run a statement that returns no rows; its row count."""
     count = _run(conn, statement, fetch=False)

@@ -87,14 +87,11 @@ def append(conn: Connection, pending: list[PendingEvent]) -> None:
         return
     if conn.dialect.name == "postgresql":
         conn.exec_driver_sql(f"SELECT pg_advisory_xact_lock({_APPEND_LOCK})")
-    # The driver's own executemany: SQLAlchemy's per-row parameter processing cost as
-    # much as the insert itself for a bulk chunk of 500 snapshots.
-    dialect = conn.dialect.name
-    mark = "?" if dialect == "sqlite" else "%s"
     # The events of a transaction share a few timestamps (usually one): convert each once.
-    stored = {t: raw.bind(t, dialect) for t in {e.created_at for e in pending}}
-    conn.exec_driver_sql(
-        f"INSERT INTO events ({', '.join(_COLUMNS)}) VALUES ({', '.join([mark] * len(_COLUMNS))})",
+    stored = {t: raw.bind(t, conn.dialect.name) for t in {e.created_at for e in pending}}
+    raw.insert_many(
+        conn,
+        f"INSERT INTO events ({', '.join(_COLUMNS)}) VALUES ({', '.join('?' * len(_COLUMNS))})",
         [
             (
                 e.id,

@@ -27,13 +27,11 @@ def insert_operation(conn: Connection, row: dict[str, Any]) -> None:
 
 def freeze_ids(conn: Connection, op_id: str, ids: Sequence[int]) -> int:
     """Freeze a given list of ids as the operation's items, in that order; their count."""
-    # The driver's executemany: SQLAlchemy's per-row parameter handling cost seconds for
-    # a selection of 100,000.
-    mark = "?" if conn.dialect.name == "sqlite" else "%s"
     for start in range(0, len(ids), 5000):
-        conn.exec_driver_sql(
+        raw.insert_many(
+            conn,
             "INSERT INTO operation_items (operation_id, position, conversation_id)"
-            f" VALUES ({mark}, {mark}, {mark})",
+            " VALUES (?, ?, ?)",
             [(op_id, start + i, cid) for i, cid in enumerate(ids[start : start + 5000])],
         )
     _analyze(conn, len(ids))
