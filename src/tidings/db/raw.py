@@ -15,13 +15,15 @@ from __future__ import annotations
 import itertools
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from functools import lru_cache
 from typing import Any
 
 import orjson
 from sqlalchemy import Connection
 from sqlalchemy.exc import DBAPIError
+
+from tidings.db.types import naive_utc
 
 
 @dataclass(frozen=True, slots=True)
@@ -47,9 +49,7 @@ def bind(value: Any, dialect: str) -> Any:
     """A parameter as the column stores it: UTC datetimes are naive, and text on SQLite
     (``YYYY-MM-DD HH:MM:SS.ffffff``, four-digit years: the text is compared as text)."""
     if isinstance(value, datetime):
-        if value.tzinfo is None:
-            raise ValueError("naive datetime given to a UTC column")
-        naive = value.astimezone(UTC).replace(tzinfo=None)
+        naive = naive_utc(value)
         return naive.isoformat(" ", "microseconds") if dialect == "sqlite" else naive
     return value
 
