@@ -139,16 +139,12 @@ def _has_nul(value: Any) -> bool:
     return False
 
 
-async def no_nul_in_query(request: Request) -> None:
-    """PostgreSQL cannot compare text with NUL in it; refuse it on every database alike."""
-    if b"%00" in request.scope.get("query_string", b""):
-        for name, value in request.query_params.multi_items():
-            if "\x00" in value or "\x00" in name:
-                raise InvalidInput.field(name, f"`{name}` may not contain NUL (%00)", "query")
-
-
 async def authorize(request: Request) -> None:
-    """FreeScout's ApiAuth: ``api_key`` (query or body), then ``X-FreeScout-API-Key``."""
+    """FreeScout's ApiAuth: ``api_key`` (query or body), then ``X-FreeScout-API-Key``.
+
+    Also refuses NUL in the query string, which PostgreSQL cannot compare with text, on
+    every database alike: one dependency instead of two, as each costs every request.
+    """
     ctx = app_context(request)
     key = request.query_params.get("api_key") or request.headers.get("x-freescout-api-key")
     if key is None and request.method in ("POST", "PUT", "PATCH", "DELETE"):
@@ -161,6 +157,14 @@ async def authorize(request: Request) -> None:
             key = found if isinstance(found, str) else None
     if not key or not _same(key, ctx.api_key):
         raise NotAuthorized()
+    if b"%00" in request.scope.get("query_string", b""):
+        _refuse_nul_in_query(request)
+
+
+def _refuse_nul_in_query(request: Request) -> None:
+    for name, value in request.query_params.multi_items():
+        if "\x00" in value or "\x00" in name:
+            raise InvalidInput.field(name, f"`{name}` may not contain NUL (%00)", "query")
 
 
 def _same(a: str, b: str) -> bool:
