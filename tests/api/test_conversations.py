@@ -711,6 +711,9 @@ def test_delete_deletes_forever(client: ApiClient, desk: Desk, db: Database) -> 
         (schema.threads, schema.threads.c.conversation_id),
         (schema.attachments, schema.attachments.c.conversation_id),
         (schema.conversation_tag, schema.conversation_tag.c.conversation_id),
+        (schema.followers, schema.followers.c.conversation_id),
+        (schema.conversation_folder, schema.conversation_folder.c.conversation_id),
+        (schema.conversations, schema.conversations.c.id),
     ):
         assert count_rows(db, table, column == convo["id"]) == 0
     assert count_rows(db, schema.threads, schema.threads.c.conversation_id == keep["id"]) == 1

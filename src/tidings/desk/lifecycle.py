@@ -145,15 +145,11 @@ def delete_forever(tx: Tx, ids: Sequence[int], *, locked: bool = False) -> list[
     if not found:
         return []
     batch = conversation_views.read(tx.conn, found, with_threads=True)
-    if tx.conn.dialect.name != "postgresql":
-        _emit_deleted(tx, batch)
-        _delete_rows(tx.conn, found)
-        return found
-    # PostgreSQL: everything the snapshots need is read, so the server deletes while
-    # this process renders them, on the other core (ADR 0009; a 100,000-conversation
-    # bulk delete forever 39 -> 31 s). This thread leaves the connection alone until
-    # the deletion is done. SQLite works in this process: measured, no gain there.
-    deleting = _deleter.submit(_delete_rows, tx.conn, found)
+    # Everything the snapshots need is read, so the rows are deleted while this thread
+    # renders them, on the other core (ADR 0009). This thread leaves the connection alone
+    # until the deletion is done.
+    delete = _delete_rows if tx.conn.dialect.name == "postgresql" else _delete_cascading
+    deleting = _deleter.submit(delete, tx.conn, found)
     try:
         _emit_deleted(tx, batch)
     finally:
@@ -188,6 +184,18 @@ def _delete_rows(conn: Connection, ids: list[int]) -> None:
         listed = inline_ids(part)
         for table, column in _ROWS_OF_CONVERSATIONS:
             raw.execute(conn, f"DELETE FROM {table} WHERE {column} IN ({listed})")
+
+
+def _delete_cascading(conn: Connection, ids: list[int]) -> None:
+    """SQLite: one statement per chunk, the children going by ``ON DELETE CASCADE``.
+
+    The driver releases Python's lock for each statement and takes it back at the end,
+    waiting until the rendering thread yields it (every 5 ms): six statements waited up
+    to six times. SQLite's cascade costs ~15% more than six explicit deletes, but it runs
+    on the other core with one wait (ADR 0009).
+    """
+    for part in chunked(ids):
+        raw.execute(conn, f"DELETE FROM {conversations.name} WHERE id IN ({inline_ids(part)})")
 
 
 def mailbox_conversation_ids(conn: Connection, mailbox_id: int) -> list[int]:
