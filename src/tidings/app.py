@@ -90,8 +90,8 @@ def create_app(settings: Settings, clock: Clock = system_clock) -> FastAPI:
     app.state.ctx = ctx
     from tidings.api.routes import events, operations
 
-    # Each router straight onto the app: every level of nesting is matched again on
-    # every request (a list page's routing cost ~2x through one more APIRouter).
+    # Each router straight onto the app: FastAPI matches every level of nesting again
+    # on every request (with one dependency instead of two: ~3% of a list page).
     for module in (*ROUTERS, events, operations):
         app.include_router(module.router, prefix="/api", dependencies=[Depends(authorize)])
     errors.install(app)
