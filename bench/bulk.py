@@ -182,6 +182,8 @@ def verify(db: Any, expected_events: int, expected_left: int) -> dict[str, Any]:
     """Untimed: count the events, check each payload has its threads, count what is left."""
     import orjson
 
+    from tidings.events.payloads import json_of
+
     events = 0
     with_threads = 0
     ids: set[int] = set()
@@ -190,7 +192,7 @@ def verify(db: Any, expected_events: int, expected_left: int) -> dict[str, Any]:
             "SELECT payload FROM events WHERE type = 'convo.deleted_forever'"
         )
         for (payload,) in rows:
-            data = orjson.loads(payload)
+            data = orjson.loads(json_of(payload))
             events += 1
             ids.add(data["id"])
             if len(data["_embedded"]["threads"]) == THREADS:

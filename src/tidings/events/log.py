@@ -16,6 +16,7 @@ from sqlalchemy import Connection, delete, func, select
 
 from tidings.clock import isoformat
 from tidings.db.schema import events
+from tidings.events import payloads
 
 
 @dataclass(frozen=True, slots=True)
@@ -68,8 +69,8 @@ def event_json(row: Any) -> dict[str, Any]:
         },
         "mailboxId": row.mailbox_id,
         "operationId": row.operation_id,
-        # The payload is stored as the exact JSON bytes of the snapshot; embed, don't re-encode.
-        "data": orjson.Fragment(row.payload),
+        # The payload is stored as the exact JSON of the snapshot; embed, don't re-encode.
+        "data": orjson.Fragment(payloads.json_of(row.payload)),
     }
 
 

@@ -26,6 +26,7 @@ from sqlalchemy import Connection
 from tidings.clock import Clock, system_clock
 from tidings.db import raw
 from tidings.db.engine import Database
+from tidings.events import payloads
 from tidings.ids import new_id
 
 # Any fixed 64-bit number; it names "the event log append lock".
@@ -42,7 +43,7 @@ class PendingEvent:
     mailbox_id: int | None
     conversation_id: int | None
     operation_id: str | None
-    payload: str
+    payload: str | bytes  # as stored: see tidings.events.payloads
 
 
 @dataclass
@@ -75,7 +76,7 @@ class Tx:
             mailbox_id=mailbox_id,
             conversation_id=conversation_id,
             operation_id=self.operation_id,
-            payload=orjson.dumps(payload).decode(),
+            payload=payloads.stored(orjson.dumps(payload), self.conn.dialect.name),
         )
         self.pending.append(event)
         return event
