@@ -76,6 +76,31 @@ THREAD_COLUMNS = (
     " created_at, opened_at"
 )
 
+_TIMESTAMPS = (
+    "closed_at",
+    "user_updated_at",
+    "last_reply_at",
+    "created_at",
+    "updated_at",
+    "opened_at",
+)
+
+
+def _selected(columns: str, dialect: str) -> str:
+    """``columns`` as a select list. PostgreSQL sends timestamps as text in the layout
+    SQLite stores (``YYYY-MM-DD HH:MM:SS.ffffff``, whatever its ``DateStyle``): re-cutting
+    text is cheaper than building a ``datetime`` in the driver and formatting it here."""
+    if dialect != "postgresql":
+        return columns
+    names = [name.strip() for name in columns.split(",")]
+    return ", ".join(
+        f"to_char({n}, 'YYYY-MM-DD HH24:MI:SS.US') AS {n}" if n in _TIMESTAMPS else n for n in names
+    )
+
+
+SELECT_CONVERSATIONS = {d: _selected(CONVERSATION_COLUMNS, d) for d in ("sqlite", "postgresql")}
+SELECT_THREADS = {d: _selected(THREAD_COLUMNS, d) for d in ("sqlite", "postgresql")}
+
 
 def iso(value: Any) -> str | None:
     if value is None:
@@ -215,7 +240,8 @@ def read(
 ) -> Batch:
     rows: dict[int, Any] = {}
     for part in chunked(list(ids)):
-        sql = f"SELECT {CONVERSATION_COLUMNS} FROM conversations WHERE id IN ({{ids}})"
+        select_list = SELECT_CONVERSATIONS[conn.dialect.name]
+        sql = f"SELECT {select_list} FROM conversations WHERE id IN ({{ids}})"
         found = raw.unordered_rows(conn, raw.in_list(sql, part), CONVERSATION_COLUMNS)
         rows.update((r[0], r) for r in found)
     user_ids: set[int | None] = set()
@@ -256,7 +282,8 @@ def _threads(
         for t in raw.unordered_rows(
             conn,
             raw.in_list(
-                f"SELECT {THREAD_COLUMNS} FROM threads WHERE conversation_id IN ({{ids}})"
+                f"SELECT {SELECT_THREADS[conn.dialect.name]} FROM threads"
+                " WHERE conversation_id IN ({ids})"
                 f" AND state = {int(ThreadState.PUBLISHED)}",
                 part,
             ),
