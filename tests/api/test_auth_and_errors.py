@@ -414,6 +414,11 @@ QUERY_TEXTS = [
     ("/api/customers", "phone"),
     ("/api/users", "email"),
 ]
+# Extensions whose parameters take fixed words: the word with a NUL inside, and the word.
+QUERY_WORDS = [
+    ("/api/events", "type", "convo.created"),
+    ("/api/operations", "status", "queued"),
+]
 
 
 def test_nul_character_in_query_is_400_on_every_database(
@@ -426,6 +431,14 @@ def test_nul_character_in_query_is_400_on_every_database(
     for path, param in QUERY_TEXTS:
         with subtests.test(f"{path}?{param} plain"):
             assert client.get(path, params={param: "ab"}).status_code == 200
+    for path, param, word in QUERY_WORDS:
+        with subtests.test(f"{path}?{param}"):
+            assert_invalid(client.get(path, params={param: word[:3] + "\u0000" + word[3:]}), param)
+            assert client.get(path, params={param: word}).status_code == 200
+
+
+def test_authentication_comes_before_the_nul_check(anonymous: ApiClient) -> None:
+    assert anonymous.get("/api/conversations", params={"subject": "a\u0000b"}).status_code == 401
 
 
 # --- CORS (reference 1.1) ------------------------------------------------------------------

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import insert, select
 
 from tests.api.support import (
     CONVERSATION_KEYS,
@@ -702,6 +702,18 @@ def test_delete_deletes_forever(client: ApiClient, desk: Desk, db: Database) -> 
     ]
     convo = create_conversation(client, body)
     put(client, f"/api/conversations/{convo['id']}/tags", {"tags": ["x"]})
+    with db.write() as conn:  # rows no endpoint creates: a follower, a folder link
+        conn.execute(
+            insert(schema.followers).values(conversation_id=convo["id"], user_id=desk.admin)
+        )
+        starred = conn.execute(
+            select(schema.folders.c.id).where(schema.folders.c.mailbox_id == desk.mailbox).limit(1)
+        ).scalar_one()
+        conn.execute(
+            insert(schema.conversation_folder).values(
+                conversation_id=convo["id"], folder_id=starred
+            )
+        )
     assert_no_content(client.delete(f"/api/conversations/{convo['id']}"))
     assert_not_found(client.get(f"/api/conversations/{convo['id']}"))
     assert_not_found(client.delete(f"/api/conversations/{convo['id']}"))

@@ -233,6 +233,12 @@ def fail_on_delete(db: Database, convo_id: int, name: str = "fail_delete") -> No
     _plant(db, name, "conversations", "BEFORE DELETE", f"OLD.id = {convo_id}")
 
 
+def fail_on_thread_delete(db: Database, convo_id: int, name: str = "fail_thread_delete") -> None:
+    """Deleting a thread of this conversation fails. On SQLite, where the threads go by
+    ``ON DELETE CASCADE``, the conversation row is already gone by then."""
+    _plant(db, name, "threads", "BEFORE DELETE", f"OLD.conversation_id = {convo_id}")
+
+
 def fail_at_commit(db: Database, event_type: str, name: str = "fail_commit") -> None:
     """PostgreSQL only: a deferred constraint trigger that fails at COMMIT itself,
     after every statement of the transaction (events included) succeeded."""

@@ -21,6 +21,7 @@ from tests.integration.test_events_kit import (
     fail_at_commit,
     fail_on_delete,
     fail_on_event,
+    fail_on_thread_delete,
     fail_on_update,
 )
 from tidings.db.engine import Database
@@ -83,14 +84,20 @@ def test_delete_forever_rolls_back_without_event(database_url: str, db: Database
         assert count_events(db) == n_events
         drop_trigger(db, "fail_event", "events")
 
-        # Fails half-way: the threads are already deleted when the conversation row refuses.
-        # (FreeScout announced convo.deleted_forever and left the conversation threadless.)
-        fail_on_delete(db, cid)
-        assert_failed(desk.delete(f"/conversations/{cid}"))
-        assert desk.convo(cid) == before
-        assert thread_count(db, cid) == 2
-        assert count_events(db) == n_events
-        drop_trigger(db, "fail_delete", "conversations")
+        # Fails half-way. On PostgreSQL the threads are already deleted when the conversation
+        # row refuses; on SQLite (one cascading DELETE) the conversation row is already gone
+        # when a thread refuses. (FreeScout announced convo.deleted_forever and left the
+        # conversation threadless.)
+        for plant, name, table in (
+            (fail_on_delete, "fail_delete", "conversations"),
+            (fail_on_thread_delete, "fail_thread_delete", "threads"),
+        ):
+            plant(db, cid)
+            assert_failed(desk.delete(f"/conversations/{cid}"))
+            assert desk.convo(cid) == before
+            assert thread_count(db, cid) == 2
+            assert count_events(db) == n_events
+            drop_trigger(db, name, table)
 
         mark = desk.mark()
         assert desk.delete(f"/conversations/{cid}").status_code == 204

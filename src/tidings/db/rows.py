@@ -10,8 +10,8 @@ from sqlalchemy import Connection, Insert
 
 def inline_ids(ids: Iterable[int]) -> str:
     """``1,2,3`` for an ``IN (...)`` list; every id goes through ``int()``, so nothing else
-    can reach the SQL. Hot bulk paths use it: SQLAlchemy binds and compiles one parameter
-    per id (500 per chunk), which cost more than the statement itself."""
+    can reach the SQL. Prefer ``raw.in_list`` (bound): every inlined list is a new statement
+    text for the driver to parse and cache (ADR 0007)."""
     return ",".join(map(str, map(int, ids)))
 
 

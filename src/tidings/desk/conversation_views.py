@@ -278,8 +278,10 @@ def _threads(
     files: dict[int, list[Json]] = defaultdict(list)
     for part in chunked(convo_ids):
         # Unordered, then sorted here: SQLite sorting whole rows, bodies and all, in a
-        # temporary b-tree cost ~25% of reading them (1,500 threads: ~5.5 -> ~4 ms).
-        for t in raw.unordered_rows(
+        # temporary b-tree cost ~15% of reading them (1,500 threads: ~5.5 -> ~4.7 ms).
+        # Row by row, not as one JSON array (``raw.unordered_rows``): bodies can be large,
+        # and one string of all of them would be bounded only by SQLite's 1 GB limit.
+        for t in raw.rows(
             conn,
             raw.in_list(
                 f"SELECT {SELECT_THREADS[conn.dialect.name]} FROM threads"
@@ -287,7 +289,6 @@ def _threads(
                 f" AND state = {int(ThreadState.PUBLISHED)}",
                 part,
             ),
-            THREAD_COLUMNS,
         ):
             threads[t[1]].append(t)
             user_ids.update((t[10], t[12]))

@@ -15,7 +15,6 @@ from typing import Any
 from sqlalchemy import Connection, Row, delete, select, update
 
 from tidings.db import raw
-from tidings.db.rows import inline_ids
 from tidings.db.schema import (
     attachments,
     conversation_folder,
@@ -57,8 +56,8 @@ def lock_ids(conn: Connection, ids: Sequence[int]) -> list[int]:
     found: list[int] = []
     lock = " FOR UPDATE" if conn.dialect.name == "postgresql" else ""
     for part in chunked(sorted(set(ids))):
-        sql = f"SELECT id FROM conversations WHERE id IN ({inline_ids(part)}) ORDER BY id{lock}"
-        found.extend(int(row[0]) for row in conn.exec_driver_sql(sql))
+        sql = f"SELECT id FROM conversations WHERE id IN ({{ids}}) ORDER BY id{lock}"
+        found.extend(int(row[0]) for row in raw.rows(conn, raw.in_list(sql, part)))
     return found
 
 
@@ -148,8 +147,8 @@ def delete_forever(tx: Tx, ids: Sequence[int], *, locked: bool = False) -> list[
     # Everything the snapshots need is read, so the rows are deleted while this thread
     # renders them, on the other core (ADR 0009). This thread leaves the connection alone
     # until the deletion is done.
-    delete = _delete_rows if tx.conn.dialect.name == "postgresql" else _delete_cascading
-    deleting = _deleter.submit(delete, tx.conn, found)
+    delete_rows = _delete_rows if tx.conn.dialect.name == "postgresql" else _delete_cascading
+    deleting = _deleter.submit(delete_rows, tx.conn, found)
     try:
         _emit_deleted(tx, batch)
     finally:
@@ -181,9 +180,8 @@ _ROWS_OF_CONVERSATIONS = (
 
 def _delete_rows(conn: Connection, ids: list[int]) -> None:
     for part in chunked(ids):
-        listed = inline_ids(part)
         for table, column in _ROWS_OF_CONVERSATIONS:
-            raw.execute(conn, f"DELETE FROM {table} WHERE {column} IN ({listed})")
+            raw.execute(conn, raw.in_list(f"DELETE FROM {table} WHERE {column} IN ({{ids}})", part))
 
 
 def _delete_cascading(conn: Connection, ids: list[int]) -> None:
@@ -195,7 +193,7 @@ def _delete_cascading(conn: Connection, ids: list[int]) -> None:
     on the other core with one wait (ADR 0009).
     """
     for part in chunked(ids):
-        raw.execute(conn, f"DELETE FROM {conversations.name} WHERE id IN ({inline_ids(part)})")
+        raw.execute(conn, raw.in_list("DELETE FROM conversations WHERE id IN ({ids})", part))
 
 
 def mailbox_conversation_ids(conn: Connection, mailbox_id: int) -> list[int]:

@@ -5,7 +5,8 @@ operation writes one per conversation. PostgreSQL compresses such values itself 
 migration 0002); SQLite stores what it is given. So on SQLite a payload of
 ``COMPRESS_FROM`` bytes or more is stored as an LZ4 block (a BLOB), and a smaller one as
 JSON text (ADR 0010). The column's storage class says which: bytes are compressed, text
-is not, so rows written before this existed read back unchanged.
+is not, so rows written before this existed read back unchanged. The compressed form is
+``lz4.block``'s: the JSON's size as 4 bytes, little endian, then a raw LZ4 block.
 
 Measured on 500 snapshots of conversations with three threads (1.9 MB of JSON): LZ4
 stores them in 2.8x less space for 3.5 ms, and a 100,000-conversation bulk delete
