@@ -32,17 +32,28 @@ class Statement:
 
     sql: str
     params: tuple[Any, ...] = ()
+    # PostgreSQL's own text and ids for an id list (see ``in_list``): one array parameter.
+    any_array: tuple[str, tuple[int, ...]] | None = None
 
 
 def in_list(sql: str, ids: Sequence[int]) -> Statement:
-    """``sql`` with its ``{ids}`` replaced by one ``?`` per id, bound to the ids (``str.format``:
+    """``sql``, whose ``IN ({ids})`` becomes an id list bound to ``ids`` (``str.format``:
     other braces in ``sql`` must be doubled).
 
     Bound, not inlined: the text then depends only on how many ids there are, so the
-    driver reuses its prepared statement (sqlite3's statement cache, psycopg's prepared
-    statements) instead of parsing a new text for every page and every conversation.
+    driver reuses its prepared statement instead of parsing a new text for every page
+    and every chunk (an inlined list per chunk also filled sqlite3's statement cache).
+    SQLite gets one ``?`` per id. PostgreSQL gets ``= ANY(?)`` with the ids as one array:
+    with 500 separate parameters its prepared plans made a bulk delete forever ~20% slower
+    than inlined ids (ADR 0007).
     """
-    return Statement(sql.format(ids=",".join("?" * len(ids))), tuple(map(int, ids)))
+    assert "IN ({ids})" in sql
+    values = tuple(map(int, ids))
+    return Statement(
+        sql.format(ids=",".join("?" * len(values))),
+        values,
+        any_array=(sql.replace("IN ({ids})", "= ANY(?)").format(ids=""), values),
+    )
 
 
 def bind(value: Any, dialect: str) -> Any:
@@ -132,21 +143,24 @@ def execute(conn: Connection, statement: Statement | str) -> int:
 def _run(conn: Connection, statement: Statement | str, *, fetch: bool) -> list[Sequence[Any]] | int:
     if isinstance(statement, str):
         statement = Statement(statement)
-    sql = statement.sql
+    sql, params = statement.sql, statement.params
     if conn.dialect.name != "sqlite":
+        if statement.any_array is not None:
+            sql, ids = statement.any_array
+            params = (list(ids),)
         sql = _for_psycopg(sql)
     driver_error = conn.dialect.loaded_dbapi.Error
     cursor = conn.connection.cursor()
     try:
-        if statement.params:
-            cursor.execute(sql, statement.params)
+        if params:
+            cursor.execute(sql, params)
         else:
             cursor.execute(sql)
         return list(cursor.fetchall()) if fetch else int(cursor.rowcount)
     except driver_error as exc:
         # The exception SQLAlchemy would raise (DataError, OperationalError, ...), so
         # errors are handled the same whichever way a statement ran.
-        raise DBAPIError.instance(sql, statement.params, exc, driver_error) from exc
+        raise DBAPIError.instance(sql, params, exc, driver_error) from exc
     finally:
         cursor.close()
 
