@@ -3,11 +3,12 @@
 This is the hottest code in Tidings: every list page renders 50 conversations and every
 event carries one, so a 100,000-conversation bulk delete renders 100,000 with their
 threads. It therefore reads raw driver rows with only the columns the shape needs:
-- ids are inlined as integers (``int()`` on each), no expanding bound parameters;
+- id lists are bound through ``raw.in_list`` (prepared statements reused);
 - JSON columns are embedded as they are stored (``orjson.Fragment``), never decoded,
   except a line item's ``meta``;
-- SQLite's stored timestamps (``YYYY-MM-DD HH:MM:SS.ffffff``, UTC by construction,
-  see ``tidings.db.types``) are re-cut into FreeScout's format without parsing;
+- timestamps arrive as text in SQLite's stored layout (``YYYY-MM-DD HH:MM:SS.ffffff``,
+  UTC by construction, see ``tidings.db.types``; PostgreSQL formats them so) and are
+  re-cut into FreeScout's format without parsing;
 - enumerations go through ``{int: name}`` dicts.
 A batch costs a fixed number of queries (conversations, threads, attachments, users,
 customers, emails, optionally tags), never one per row: FreeScout's N+1 look-ups are
@@ -19,7 +20,6 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime
 from enum import IntEnum
 from typing import Any
 
@@ -102,22 +102,14 @@ SELECT_CONVERSATIONS = {d: _selected(CONVERSATION_COLUMNS, d) for d in ("sqlite"
 SELECT_THREADS = {d: _selected(THREAD_COLUMNS, d) for d in ("sqlite", "postgresql")}
 
 
-def iso(value: Any) -> str | None:
-    if value is None:
-        return None
-    if isinstance(value, str):
-        return f"{value[:10]}T{value[11:19]}Z"
-    assert isinstance(value, datetime)
-    return value.strftime("%Y-%m-%dT%H:%M:%SZ")
+def iso(value: str | None) -> str | None:
+    """FreeScout's ``2026-11-28T02:13:39Z`` from a timestamp as selected (see ``_selected``)."""
+    return None if value is None else f"{value[:10]}T{value[11:19]}Z"
 
 
-def _friendly(value: Any) -> str:
-    if value is None:
-        return ""
-    if isinstance(value, str):
-        return f"{MONTHS[value[5:7]]} {DAYS[value[8:10]]}, {value[11:16]}"
-    assert isinstance(value, datetime)
-    return value.strftime("%b %-d, %H:%M")
+def _friendly(value: str | None) -> str:
+    """FreeScout's ``Nov 28, 02:13``."""
+    return "" if value is None else f"{MONTHS[value[5:7]]} {DAYS[value[8:10]]}, {value[11:16]}"
 
 
 def _stored_json(value: Any) -> Any:
