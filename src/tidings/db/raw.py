@@ -73,6 +73,17 @@ def _for_psycopg(sql: str) -> str:
     return sql.replace("?", "%s")
 
 
+def _driver_form(statement: Statement, dialect: str) -> tuple[str, tuple[Any, ...]]:
+    """The text and parameters the driver gets: PostgreSQL's ``%s`` placeholders, and
+    its array form of an id list."""
+    if dialect == "sqlite":
+        return statement.sql, statement.params
+    if statement.any_array is not None:
+        sql, ids = statement.any_array
+        return _for_psycopg(sql), (list(ids),)
+    return _for_psycopg(statement.sql), statement.params
+
+
 def rows(conn: Connection, statement: Statement | str) -> list[Sequence[Any]]:
     """All rows as plain tuples, inside ``conn``'s transaction."""
     found = _run(conn, statement, fetch=True)
@@ -109,7 +120,7 @@ def batches(conn: Connection, statement: Statement, size: int = 5000) -> Iterato
     whole result into the client. The caller's transaction must stay open meanwhile.
     """
     postgresql = conn.dialect.name != "sqlite"
-    sql = _for_psycopg(statement.sql) if postgresql else statement.sql
+    sql, params = _driver_form(statement, conn.dialect.name)
     driver_error = conn.dialect.loaded_dbapi.Error
     cursor = (
         conn.connection.cursor(f"tidings_batches_{next(_cursor_names)}")
@@ -117,11 +128,11 @@ def batches(conn: Connection, statement: Statement, size: int = 5000) -> Iterato
         else conn.connection.cursor()
     )
     try:
-        cursor.execute(sql, statement.params)
+        cursor.execute(sql, params)
         while found := cursor.fetchmany(size):
             yield [r[0] for r in found]
     except driver_error as exc:
-        raise DBAPIError.instance(sql, statement.params, exc, driver_error) from exc
+        raise DBAPIError.instance(sql, params, exc, driver_error) from exc
     finally:
         cursor.close()
 
@@ -143,12 +154,7 @@ def execute(conn: Connection, statement: Statement | str) -> int:
 def _run(conn: Connection, statement: Statement | str, *, fetch: bool) -> list[Sequence[Any]] | int:
     if isinstance(statement, str):
         statement = Statement(statement)
-    sql, params = statement.sql, statement.params
-    if conn.dialect.name != "sqlite":
-        if statement.any_array is not None:
-            sql, ids = statement.any_array
-            params = (list(ids),)
-        sql = _for_psycopg(sql)
+    sql, params = _driver_form(statement, conn.dialect.name)
     driver_error = conn.dialect.loaded_dbapi.Error
     cursor = conn.connection.cursor()
     try:
