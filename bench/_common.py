@@ -146,7 +146,8 @@ def peak_rss_mb() -> float:
 
 
 class AnonPeak:
-    """The peak of this process's anonymous memory (RssAnon: heap and stacks), sampled.
+    """The peak of this process's anonymous memory (RssAnon: heap and stacks), sampled,
+    and separately the peak of its child processes' (the snapshot renderer), summed.
 
     VmHWM also counts the pages of files mapped into the process: with SQLite's memory
     map (``PRAGMA mmap_size``) that is every page of the database the case touched, page
@@ -156,6 +157,7 @@ class AnonPeak:
     def __init__(self, interval: float = 0.02) -> None:
         self.start_mb = _status_mb("RssAnon")
         self.peak_mb = self.start_mb
+        self.children_peak_mb = 0.0
         self._interval = interval
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._sample, daemon=True)
@@ -164,6 +166,7 @@ class AnonPeak:
     def _sample(self) -> None:
         while not self._stop.wait(self._interval):
             self.peak_mb = max(self.peak_mb, _status_mb("RssAnon"))
+            self.children_peak_mb = max(self.children_peak_mb, _children_anon_mb())
 
     def stop(self) -> float:
         """The peak above the start (MB)."""
@@ -171,6 +174,25 @@ class AnonPeak:
         self._thread.join()
         self.peak_mb = max(self.peak_mb, _status_mb("RssAnon"))
         return self.peak_mb - self.start_mb
+
+
+def _children_anon_mb() -> float:
+    """The RssAnon of this process's children, summed (MB)."""
+    total = 0.0
+    for children in Path("/proc/self/task").glob("*/children"):
+        try:
+            pids = children.read_text().split()
+        except OSError:
+            continue
+        for pid in pids:
+            try:
+                status = Path(f"/proc/{pid}/status").read_text()
+            except OSError:
+                continue
+            for line in status.splitlines():
+                if line.startswith("RssAnon:"):
+                    total += int(line.split()[1]) / 1024
+    return total
 
 
 def _proc_cpu(pid: int | str, children: bool = False) -> float:

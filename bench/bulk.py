@@ -29,7 +29,11 @@ Ratios: ratio_to_floor = seconds / raw_floor seconds; speedup_vs_naive = naive s
 (extrapolated when sampled) / seconds; peak_anon_delta_mb = the case's peak anonymous
 memory (RssAnon, sampled every 20 ms) above where it started: what the code holds;
 peak_rss_delta_mb = the same for VmHWM (reset just before the case), which also counts
-the database pages SQLite's memory map touched.
+the database pages SQLite's memory map touched; children_peak_anon_mb = the peak RssAnon
+of the case's child processes (Tidings' snapshot renderer, ADR 0011), whole, from zero.
+CPU: self_cpu_s = the case's process; children_cpu_s = its child processes;
+pg_cpu_s = the PostgreSQL server; other_cpu_s = everything else busy on the machine
+(children included while they run).
 
 ``--db postgresql|both`` without ``TIDINGS_TEST_PG_URL`` reruns itself under scripts/pg.
 """
@@ -68,6 +72,12 @@ DELETE_ORDER = (
 
 def _cpu() -> float:
     r = resource.getrusage(resource.RUSAGE_SELF)
+    return r.ru_utime + r.ru_stime
+
+
+def _children_cpu() -> float:
+    """CPU of this process's children that ended (the snapshot renderer, joined)."""
+    r = resource.getrusage(resource.RUSAGE_CHILDREN)
     return r.ru_utime + r.ru_stime
 
 
@@ -235,7 +245,7 @@ def child(args: argparse.Namespace) -> None:
     import gc
 
     gc.collect()
-    cpu0, all0, pg0 = _cpu(), c.busy_cpu_seconds(), c.pg_cpu_seconds()
+    cpu0, all0, pg0, kids0 = _cpu(), c.busy_cpu_seconds(), c.pg_cpu_seconds(), _children_cpu()
     rss0 = c.reset_peak_rss()
     anon = c.AnonPeak()
     t0 = time.perf_counter()
@@ -243,6 +253,7 @@ def child(args: argparse.Namespace) -> None:
     seconds = time.perf_counter() - t0
     anon_delta = anon.stop()
     rss1, cpu1, all1, pg1 = c.peak_rss_mb(), _cpu(), c.busy_cpu_seconds(), c.pg_cpu_seconds()
+    kids1 = _children_cpu()
     processed = result["processed"]
     expected_events = 0 if args.child == "raw_floor" else processed
     result.update(verify(db, expected_events, args.n - processed))
@@ -251,7 +262,9 @@ def child(args: argparse.Namespace) -> None:
         rss_before_mb=round(rss0, 1),
         peak_rss_delta_mb=round(rss1 - rss0, 1),
         peak_anon_delta_mb=round(anon_delta, 1),
+        children_peak_anon_mb=round(anon.children_peak_mb, 1),
         self_cpu_s=round(cpu1 - cpu0, 2),
+        children_cpu_s=round(kids1 - kids0, 2),
         pg_cpu_s=round(pg1 - pg0, 2),
         other_cpu_s=round((all1 - all0) - (cpu1 - cpu0) - (pg1 - pg0), 2),
     )
@@ -408,9 +421,11 @@ def report(db: str, n: int, results: dict[str, Any], memory_by_n: dict[int, floa
             "ratio_to_floor": round(seconds / floor, 2) if floor else None,
             "speedup_vs_naive": round(naive_seconds / seconds, 2) if naive_seconds else None,
             "peak_anon_delta_mb": r["peak_anon_delta_mb"],
+            "children_peak_anon_mb": r["children_peak_anon_mb"],
             "peak_rss_delta_mb": r["peak_rss_delta_mb"],
             "rss_before_mb": r["rss_before_mb"],
             "self_cpu_s": r["self_cpu_s"],
+            "children_cpu_s": r["children_cpu_s"],
             "pg_cpu_s": r["pg_cpu_s"],
             "other_cpu_s": r["other_cpu_s"],
             "verified": r["verified"],

@@ -19,6 +19,7 @@ class Settings(BaseSettings):
     max_page_size: int = 500
     event_retention_days: int = 30
     operation_chunk_size: int = 500
+    render_process: bool = True
     confirm_token_ttl_seconds: int = 300
     worker_poll_seconds: float = 0.5
     worker_lease_seconds: float = 30.0

@@ -72,7 +72,9 @@ def _make_engine(url: str, pool_size: int) -> Engine:
     elif pool_size <= 0:
         kwargs["poolclass"] = NullPool
     else:
-        kwargs.update(pool_size=pool_size, max_overflow=pool_size)
+        # Most recently used first: a worker's successive transactions get the same
+        # connection, which render-ahead's check needs (ADR 0011), with its cache warm.
+        kwargs.update(pool_size=pool_size, max_overflow=pool_size, pool_use_lifo=True)
     engine = create_engine(url, **kwargs)
     _take_over_sqlite_transactions(engine)
     return engine

@@ -8,7 +8,7 @@ same events (FreeScout's bulk paths bypassed its hooks; reference 3.1).
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
@@ -26,10 +26,11 @@ from tidings.db.schema import (
     mailboxes,
     threads,
 )
-from tidings.desk import conversation_views
-from tidings.desk.announce import announce, emit_conversation
+from tidings.desk import conversation_views, snapshots
+from tidings.desk.announce import announce
 from tidings.desk.enums import Action, FolderType, State, ThreadType
 from tidings.desk.folders import FolderMap
+from tidings.desk.snapshots import Snapshot
 from tidings.desk.threads import line_items, user_name
 from tidings.desk.views import chunked
 from tidings.errors import InvalidInput, NotFound
@@ -135,7 +136,14 @@ def restore(tx: Tx, ids: Sequence[int], by_user: int | None) -> list[int]:
     return [convo_id for _, convo_id in changes]
 
 
-def delete_forever(tx: Tx, ids: Sequence[int], *, locked: bool = False) -> list[int]:
+# The snapshots of exactly the given conversations as they were committed before this
+# transaction changed anything, made elsewhere (``tidings.operations.render_ahead``).
+Rendered = Callable[[list[int]], Sequence[Snapshot]]
+
+
+def delete_forever(
+    tx: Tx, ids: Sequence[int], *, locked: bool = False, rendered: Rendered | None = None
+) -> list[int]:
     """Announce, then delete: each ``convo.deleted_forever`` carries the conversation and
     its threads as they were just before, and commits only together with the deletion
     (FreeScout announces before deleting and sends empty threads; reference 3.2)."""
@@ -143,6 +151,12 @@ def delete_forever(tx: Tx, ids: Sequence[int], *, locked: bool = False) -> list[
     found = sorted(set(ids)) if locked else lock_ids(tx.conn, ids)
     if not found:
         return []
+    if rendered is not None:
+        # Rendered by another process, from the committed rows, which this transaction
+        # holds unchanged (ADR 0011): delete, then wait for what is not ready yet.
+        _delete_rows(tx.conn, found)
+        _emit_deleted(tx, rendered(found))
+        return found
     batch = conversation_views.read(tx.conn, found, with_threads=True)
     # Everything the snapshots need is read, so the rows are deleted while this thread
     # renders them, on the other core (ADR 0009). This thread leaves the connection alone
@@ -150,7 +164,7 @@ def delete_forever(tx: Tx, ids: Sequence[int], *, locked: bool = False) -> list[
     delete_rows = _delete_rows if tx.conn.dialect.name == "postgresql" else _delete_cascading
     deleting = _deleter.submit(delete_rows, tx.conn, found)
     try:
-        _emit_deleted(tx, batch)
+        _emit_deleted(tx, snapshots.render(batch, tx.conn.dialect.name))
     finally:
         # Waits, also when rendering failed (never end a transaction under a running
         # statement); re-raises a failed DELETE, chaining a rendering error if both failed.
@@ -158,9 +172,16 @@ def delete_forever(tx: Tx, ids: Sequence[int], *, locked: bool = False) -> list[
     return found
 
 
-def _emit_deleted(tx: Tx, batch: conversation_views.Batch) -> None:
-    for payload in batch.render():
-        emit_conversation(tx, "convo.deleted_forever", payload)
+def _emit_deleted(tx: Tx, rendered: Sequence[Snapshot]) -> None:
+    for convo_id, mailbox_id, payload in rendered:
+        tx.emit_stored(
+            "convo.deleted_forever",
+            payload,
+            entity_type="conversation",
+            entity_id=convo_id,
+            mailbox_id=mailbox_id,
+            conversation_id=convo_id,
+        )
 
 
 # Threads start only when needed; enough for every request thread and worker at once, so a

@@ -14,7 +14,7 @@ SQLite needs nothing extra: it has one writer at a time.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -54,6 +54,8 @@ class Tx:
     now: datetime
     operation_id: str | None = None
     pending: list[PendingEvent] = field(default_factory=list)
+    # Run after the events are written, as the last thing before COMMIT.
+    before_commit: list[Callable[[], None]] = field(default_factory=list)
 
     def emit(
         self,
@@ -67,6 +69,26 @@ class Tx:
     ) -> PendingEvent:
         # Serialised now: the payload is a snapshot of this moment in the transaction
         # (invariant 2), never re-read later.
+        return self.emit_stored(
+            type_,
+            payloads.stored(orjson.dumps(payload), self.conn.dialect.name),
+            entity_type=entity_type,
+            entity_id=entity_id,
+            mailbox_id=mailbox_id,
+            conversation_id=conversation_id,
+        )
+
+    def emit_stored(
+        self,
+        type_: str,
+        payload: str | bytes,
+        *,
+        entity_type: str,
+        entity_id: int | None,
+        mailbox_id: int | None = None,
+        conversation_id: int | None = None,
+    ) -> PendingEvent:
+        """Like ``emit`` for a payload already in its stored form (``payloads.stored``)."""
         event = PendingEvent(
             id=new_id("evt"),
             type=type_,
@@ -76,7 +98,7 @@ class Tx:
             mailbox_id=mailbox_id,
             conversation_id=conversation_id,
             operation_id=self.operation_id,
-            payload=payloads.stored(orjson.dumps(payload), self.conn.dialect.name),
+            payload=payload,
         )
         self.pending.append(event)
         return event
@@ -132,3 +154,5 @@ def transaction(
         tx = Tx(conn=conn, now=clock(), operation_id=operation_id)
         yield tx
         append(conn, tx.pending)
+        for hook in tx.before_commit:
+            hook()

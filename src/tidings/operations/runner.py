@@ -22,12 +22,14 @@ from typing import Any
 from tidings.clock import Clock
 from tidings.config import Settings
 from tidings.db.engine import Database
+from tidings.desk import lifecycle
 from tidings.desk.lifecycle import lock_ids
 from tidings.events import log as event_log
 from tidings.events.outbox import Tx, transaction
 from tidings.ids import new_id
-from tidings.operations import store
+from tidings.operations import render_ahead, store
 from tidings.operations.actions import ACTIONS
+from tidings.operations.render_ahead import RenderAhead
 from tidings.operations.wakeup import Waiter
 
 logger = logging.getLogger("tidings.operations")
@@ -68,17 +70,24 @@ class Runner:
     def run(self, op_id: str) -> None:
         self._start(op_id)
         op = self._load(op_id)
-        if op.atomic:
-            # A cancel (or timeout) that arrived before the run is honoured here too:
-            # once the single transaction starts, it runs to its end.
-            if not self._check_stop(op_id):
-                self._guarded(op_id, lambda: self._run_atomic(op_id))
-            return
-        cursor = Cursor()
-        while True:
-            done = self._guarded(op_id, lambda: self._run_chunk(op_id, cursor))
-            if done is None or done:
+        with render_ahead.for_operation(
+            self.db,
+            self.settings.render_process,
+            op.action,
+            op.total - op.processed,
+            self.settings.operation_chunk_size,
+        ) as renderer:
+            if op.atomic:
+                # A cancel (or timeout) that arrived before the run is honoured here too:
+                # once the single transaction starts, it runs to its end.
+                if not self._check_stop(op_id):
+                    self._guarded(op_id, lambda: self._run_atomic(op_id, renderer))
                 return
+            cursor = Cursor()
+            while True:
+                done = self._guarded(op_id, lambda: self._run_chunk(op_id, cursor, renderer))
+                if done is None or done:
+                    return
 
     # --- steps, each one transaction -------------------------------------------
 
@@ -89,17 +98,22 @@ class Runner:
                 store.set_fields(tx.conn, op_id, status="running", started_at=tx.now)
                 self._emit(tx, "operation.started", op_id)
 
-    def _run_chunk(self, op_id: str, cursor: Cursor) -> bool:
+    def _run_chunk(self, op_id: str, cursor: Cursor, renderer: RenderAhead | None = None) -> bool:
         """One chunk; True when the operation finished in this transaction: completed, or
         stopped (cancelled, timed out) before the chunk began."""
         with transaction(self.db, self.clock, op_id) as tx:
+            if renderer is not None:
+                renderer.begin(tx)
             op = self._owned(tx, op_id)
             if self._stopped(tx, op):
                 return True
             size = self.settings.operation_chunk_size
             items = store.next_items(tx.conn, op_id, size, cursor.after)
             if items:
-                self._apply(tx, op, items)
+                upcoming: list[tuple[int, int]] = []
+                if renderer is not None and renderer.renders_ahead:
+                    upcoming = store.next_items(tx.conn, op_id, size, items[-1][0])
+                self._apply(tx, op, items, renderer, upcoming)
             # Positions run 0 .. total-1, so the last one says whether anything is left.
             if not items or items[-1][0] >= op.total - 1:
                 self._complete(tx, op_id)
@@ -108,22 +122,35 @@ class Runner:
         cursor.after = items[-1][0]  # only once the chunk has committed
         return False
 
-    def _run_atomic(self, op_id: str) -> bool:
+    def _run_atomic(self, op_id: str, renderer: RenderAhead | None) -> bool:
         with transaction(self.db, self.clock, op_id) as tx:
             op = self._owned(tx, op_id)
             items = store.next_items(tx.conn, op_id, None)
             size = self.settings.operation_chunk_size
             for start in range(0, len(items), size):
-                self._apply(tx, op, items[start : start + size])
+                chunk = items[start : start + size]
+                self._apply(tx, op, chunk, renderer, items[start + size : start + 2 * size])
             self._complete(tx, op_id)
         return True
 
-    def _apply(self, tx: Tx, op: Any, items: Sequence[tuple[int, int]]) -> None:
+    def _apply(
+        self,
+        tx: Tx,
+        op: Any,
+        items: Sequence[tuple[int, int]],
+        renderer: RenderAhead | None = None,
+        upcoming: Sequence[tuple[int, int]] = (),
+    ) -> None:
         ids = [cid for _, cid in items]
         existing = set(lock_ids(tx.conn, ids))
-        changed = ACTIONS[op.action](
-            tx, [i for i in ids if i in existing], op.params, op.by_user_id
-        )
+        present = [i for i in ids if i in existing]
+        if renderer is not None:
+            # Only for deleting forever (render_ahead.for_operation): snapshots from the
+            # child process, this chunk's or, rendered during the last chunk, this one's.
+            rendered = renderer.for_chunk(tx, present, [cid for _, cid in upcoming])
+            changed = lifecycle.delete_forever(tx, present, locked=True, rendered=rendered)
+        else:
+            changed = ACTIONS[op.action](tx, present, op.params, op.by_user_id)
         missing = [i for i in ids if i not in existing]
         store.mark(tx.conn, op.id, [p for p, _ in items], {"changed": changed, "missing": missing})
         # Counted per chunk, in the chunk's transaction: the counters move with the work.

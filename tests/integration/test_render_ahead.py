@@ -1,0 +1,207 @@
+"""Snapshots rendered by a child process are the snapshots this process would render.
+
+A bulk delete forever hands the rendering of ``convo.deleted_forever`` snapshots to a
+child process (``tidings.operations.render_ahead``, ADR 0011). These tests pin what
+must not change because of that: the bytes of every payload, a commit by another
+connection between two chunks (SQLite renders one chunk ahead), and a child that dies.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import signal
+from typing import Any
+
+import orjson
+import pytest
+
+from tests.integration.test_events_kit import Desk, desk_app
+from tests.integration.test_operations_events import check_run, confirmed, run
+from tidings.db import raw
+from tidings.db.engine import Database
+from tidings.desk import lifecycle, snapshots
+from tidings.events import payloads
+from tidings.events.outbox import transaction
+from tidings.operations.render_ahead import RenderAhead
+
+
+def build(desk: Desk, n: int) -> tuple[int, list[int]]:
+    """A mailbox with ``n`` conversations: replies, a note, tags, an assignee, some in the
+    trash."""
+    box = desk.mailbox()
+    user = desk.user("Ann")
+    ids = []
+    for i in range(n):
+        convo = desk.conversation(box, customer=f"c{i}@example.com", text=f"Hello {i} <b>é</b>")
+        desk.reply(convo, {"type": "message", "text": f"Answer {i}", "user": user})
+        desk.reply(convo, {"type": "note", "text": f"Note {i}", "user": user})
+        desk.update(convo, {"assignTo": user, "byUser": user})
+        assert desk.put(f"/conversations/{convo}/tags", {"tags": [f"t{i}", "bulk"]}).status_code
+        ids.append(convo)
+    for convo in ids[::2]:
+        desk.update(convo, {"state": "deleted", "byUser": user})  # some in the trash
+    return box, ids
+
+
+def stored_json(db: Database, ids: list[int]) -> dict[int, bytes]:
+    """The snapshot bytes this process renders now, by conversation."""
+    with db.read() as conn:
+        return {
+            s.conversation_id: bytes_of(payloads.json_of(s.payload))
+            for s in snapshots.read(conn, ids)
+        }
+
+
+def bytes_of(value: str | bytes) -> bytes:
+    return value.encode() if isinstance(value, str) else value
+
+
+def logged_payloads(db: Database, event_type: str) -> dict[int, bytes]:
+    with db.read() as conn:
+        rows = conn.exec_driver_sql(
+            "SELECT conversation_id, payload FROM events WHERE type = ?"
+            if db.is_sqlite
+            else "SELECT conversation_id, payload FROM events WHERE type = %s",
+            (event_type,),
+        ).all()
+    return {int(c): bytes_of(payloads.json_of(p)) for c, p in rows}
+
+
+@pytest.mark.parametrize("atomic", [False, True])
+def test_child_rendered_payloads_are_byte_identical(
+    database_url: str, atomic: bool, caplog: pytest.LogCaptureFixture
+) -> None:
+    with desk_app(database_url, operation_chunk_size=2) as desk:
+        _, ids = build(desk, 7)
+        db = desk.ctx.db
+        expected = stored_json(db, ids)
+        assert len(expected) == 7
+        assert all(b'"threads":[{' in v for v in expected.values())
+        body = confirmed(desk, {"action": "delete_forever", "conversationIds": ids})
+        with caplog.at_level(logging.INFO, logger="tidings.operations"):
+            op_id, events = run(desk, {**body, "atomic": atomic})
+        if atomic:
+            assert [e["type"] for e in events] == [
+                "operation.started",
+                *["convo.deleted_forever"] * 7,
+                "operation.completed",
+            ]
+        else:
+            check_run(events, op_id, "convo.deleted_forever", ids, total=7)
+        assert logged_payloads(db, "convo.deleted_forever") == expected
+        # SQLite: the first chunk renders here while the child renders the second, the
+        # rest come from the child. PostgreSQL: the child takes over once it has started.
+        if db.is_sqlite:
+            assert "rendered by the child process: 5; here, after it failed: 0" in caplog.text
+        else:
+            assert "here, after it failed: 0" in caplog.text
+        assert stored_json(db, ids) == {}
+
+
+def test_in_process_rendering_gives_the_same_bytes(database_url: str) -> None:
+    """The switch that turns the child off (``TIDINGS_RENDER_PROCESS=false``)."""
+    with desk_app(database_url, operation_chunk_size=2, render_process=False) as desk:
+        _, ids = build(desk, 5)
+        expected = stored_json(desk.ctx.db, ids)
+        body = confirmed(desk, {"action": "delete_forever", "conversationIds": ids})
+        op_id, events = run(desk, body)
+        check_run(events, op_id, "convo.deleted_forever", ids, total=5)
+        assert logged_payloads(desk.ctx.db, "convo.deleted_forever") == expected
+
+
+def delete_chunk(db: Database, renderer: RenderAhead, ids: list[int], upcoming: list[int]) -> Any:
+    """One chunk as the runner runs it; returns what ``for_chunk`` offered."""
+    with transaction(db) as tx:
+        renderer.begin(tx)
+        found = lifecycle.lock_ids(tx.conn, ids)
+        rendered = renderer.for_chunk(tx, found, upcoming)
+        lifecycle.delete_forever(tx, found, locked=True, rendered=rendered)
+    return rendered
+
+
+def rename_customer(desk: Desk, convo_id: int, how: str) -> Any:
+    """Rename the conversation's customer and commit; returns the driver connection used."""
+    customer = desk.convo(convo_id)["customer"]["id"]
+    if how == "api":
+        r = desk.put(f"/customers/{customer}", {"firstName": "Renamed", "lastName": "Later"})
+        assert r.status_code == 204, r.text
+        return None
+    sql = "UPDATE customers SET first_name = 'Renamed', last_name = 'Later' WHERE id = ?"
+    # "pool": the connection the last chunk used, back in the pool (most recent first);
+    # "other": a connection of its own.
+    db = desk.ctx.db if how == "pool" else Database(desk.ctx.db.url, pool_size=0)
+    try:
+        with db.write() as conn:
+            driver = conn.connection.driver_connection
+            raw.execute(conn, raw.Statement(sql, (customer,)))
+    finally:
+        if db is not desk.ctx.db:
+            db.dispose()
+    return driver
+
+
+@pytest.mark.parametrize("how", ["api", "pool", "other"])
+def test_a_commit_between_chunks_is_not_missed(database_url: str, how: str) -> None:
+    """SQLite renders chunk k+1 during chunk k; a commit in between (here: the customer
+    renamed), by another connection or through the same pooled connection, makes it
+    render chunk k+1 again, so the event shows the rename; without a commit in between,
+    the chunk rendered ahead is used. PostgreSQL renders each chunk in the child while
+    it deletes, so it sees the rename anyway."""
+    with desk_app(database_url) as desk:
+        db = desk.ctx.db
+        _, ids = build(desk, 6)
+        renderer = RenderAhead(db)
+        try:
+            renderer._started.result()
+            first = delete_chunk(db, renderer, ids[0:2], ids[2:4])
+            assert (first is None) is db.is_sqlite  # SQLite: nothing rendered ahead yet
+            if renderer._ahead is not None:
+                renderer._ahead.future.result()  # the child has rendered ids[2:4] as they are
+                assert renderer._ahead.end is not None
+                chunk_connection = renderer._ahead.end[0]
+            driver = rename_customer(desk, ids[2], how)
+            if db.is_sqlite and how != "api":
+                # Each of the two ways to notice is what catches it here.
+                assert (driver is chunk_connection) is (how == "pool")
+            second = delete_chunk(db, renderer, ids[2:4], ids[4:6])
+            assert (second is None) is db.is_sqlite  # SQLite: stale, rendered here
+            if renderer._ahead is not None:
+                renderer._ahead.future.result()
+            assert delete_chunk(db, renderer, ids[4:6], []) is not None  # nothing committed
+        finally:
+            renderer.close()
+        logged = logged_payloads(db, "convo.deleted_forever")
+        assert sorted(logged) == sorted(ids)
+        renamed = orjson.loads(logged[ids[2]])
+        assert renamed["customer"]["firstName"] == "Renamed"
+        assert renamed["customer"]["lastName"] == "Later"
+        assert renderer.from_child == (2 if db.is_sqlite else 6)
+        assert renderer.rendered_here == 0
+
+
+def test_a_child_killed_mid_operation_changes_nothing(
+    database_url: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    """SIGKILL the child while it holds snapshots (SQLite) or before it is asked
+    (PostgreSQL): this process renders them itself, from the committed rows."""
+    with desk_app(database_url) as desk:
+        _, ids = build(desk, 6)
+        db = desk.ctx.db
+        expected = stored_json(db, ids)
+        renderer = RenderAhead(db)
+        try:
+            renderer._started.result()
+            delete_chunk(db, renderer, ids[0:2], ids[2:4])
+            child = next(iter(renderer._pool._processes.values()))
+            assert child.pid is not None
+            os.kill(child.pid, signal.SIGKILL)
+            child.join()
+            with caplog.at_level(logging.WARNING, logger="tidings.operations"):
+                delete_chunk(db, renderer, ids[2:4], ids[4:6])
+                delete_chunk(db, renderer, ids[4:6], [])
+        finally:
+            renderer.close()
+        assert logged_payloads(db, "convo.deleted_forever") == expected
+        assert "snapshot renderer" in caplog.text
+        assert stored_json(db, ids) == {}
