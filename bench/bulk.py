@@ -320,6 +320,7 @@ def run_child(args: argparse.Namespace, case: str, url: str, n: int, sample: int
             "raw",
             "--nonblocking",
             "--idle",
+            "--subprocesses",
             "--output",
             str(out_file),
             "--",

@@ -21,6 +21,8 @@ from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass
 from enum import IntEnum
+from itertools import groupby
+from operator import itemgetter
 from typing import Any
 
 import orjson
@@ -266,14 +268,14 @@ def _threads(
     customer_ids: set[int | None],
 ) -> tuple[dict[int, list[Any]], dict[int, list[Json]]]:
     """Published threads newest first, and their attachments, by conversation / thread."""
-    threads: dict[int, list[Any]] = defaultdict(list)
+    threads: dict[int, list[Any]] = {}
     files: dict[int, list[Json]] = defaultdict(list)
     for part in chunked(convo_ids):
         # Unordered, then sorted here: SQLite sorting whole rows, bodies and all, in a
         # temporary b-tree cost ~15% of reading them (1,500 threads: ~5.5 -> ~4.7 ms).
         # Row by row, not as one JSON array (``raw.unordered_rows``): bodies can be large,
         # and one string of all of them would be bounded only by SQLite's 1 GB limit.
-        for t in raw.rows(
+        rows = raw.rows(
             conn,
             raw.in_list(
                 f"SELECT {SELECT_THREADS[conn.dialect.name]} FROM threads"
@@ -281,10 +283,13 @@ def _threads(
                 f" AND state = {int(ThreadState.PUBLISHED)}",
                 part,
             ),
-        ):
-            threads[t[1]].append(t)
-            user_ids.update((t[10], t[12]))
-            customer_ids.update((t[9], t[11]))
+        )
+        # One sort and C-level grouping: by conversation, then (created_at, id) descending
+        # (stored timestamps sort as they compare); ~2x faster than a Python loop.
+        rows.sort(key=_BY_CONVERSATION_NEWEST_FIRST, reverse=True)
+        threads.update((cid, list(group)) for cid, group in groupby(rows, _CONVERSATION))
+        user_ids.update(map(_USER, rows), map(_CREATED_BY_USER, rows))
+        customer_ids.update(map(_CUSTOMER, rows), map(_CREATED_BY_CUSTOMER, rows))
         for a in raw.rows(
             conn,
             raw.in_list(
@@ -302,14 +307,13 @@ def _threads(
                     "size": a[4],
                 }
             )
-    for found in threads.values():
-        found.sort(key=_newest_first, reverse=True)
     return threads, files
 
 
-def _newest_first(t: Sequence[Any]) -> tuple[Any, ...]:
-    """Thread rows by (created_at, id) descending; stored timestamps sort as they compare."""
-    return (t[17], t[0])
+# Thread row positions (THREAD_COLUMNS).
+_BY_CONVERSATION_NEWEST_FIRST = itemgetter(1, 17, 0)
+_CONVERSATION = itemgetter(1)
+_CUSTOMER, _CREATED_BY_USER, _CREATED_BY_CUSTOMER, _USER = (itemgetter(i) for i in (9, 10, 11, 12))
 
 
 def _tags_of(conn: Connection, convo_ids: list[int]) -> dict[int, list[Json]]:

@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import logging
 import multiprocessing
+import weakref
 from collections.abc import Iterator, Sequence
 from concurrent.futures import Future, ProcessPoolExecutor
 from contextlib import contextmanager
@@ -69,7 +70,9 @@ class _Ahead:
     """Snapshots being rendered for the next chunk, asked for in transaction ``tx``."""
 
     ids: frozenset[int]
-    tx: Tx
+    # Weak: the transaction's commit hook refers to this object, and a reference cycle
+    # would keep each chunk's events alive until a full garbage collection.
+    tx: weakref.ref[Tx]
     future: Future[list[Snapshot]]
     # The connection's state as ``tx`` left it, just before its COMMIT.
     end: tuple[Any, int, int] | None = None
@@ -77,7 +80,7 @@ class _Ahead:
     def still_valid(self, tx: Tx, start: tuple[Any, int, int] | None) -> bool:
         """Whether nothing was committed since ``self.tx`` but ``self.tx`` itself."""
         # The same transaction (atomic operations) has held the write lock throughout.
-        return tx is self.tx or (start is not None and start == self.end)
+        return self.tx() is tx or (start is not None and start == self.end)
 
 
 class RenderAhead:
@@ -107,7 +110,7 @@ class RenderAhead:
     def begin(self, tx: Tx) -> None:
         """Call first thing in a chunk's transaction, before it writes anything."""
         if self.db.is_sqlite:
-            self._begun = (tx, _sqlite_marker(tx))
+            self._begun = (tx, _sqlite_marker(_driver(tx)))
 
     def for_chunk(self, tx: Tx, ids: Sequence[int], upcoming: Sequence[int]) -> Rendered | None:
         """In a chunk's transaction, after ``ids`` are locked: how to get their snapshots,
@@ -121,8 +124,8 @@ class RenderAhead:
         if upcoming:
             future = self._submit(upcoming)
             if future is not None:
-                self._ahead = _Ahead(frozenset(upcoming), tx, future)
-                tx.before_commit.append(partial(_mark_end, self._ahead))
+                self._ahead = _Ahead(frozenset(upcoming), weakref.ref(tx), future)
+                tx.before_commit.append(partial(_mark_end, self._ahead, _driver(tx)))
         if ahead is None:
             return None
         if not ahead.still_valid(tx, start) or not ahead.ids.issuperset(ids):
@@ -168,7 +171,13 @@ class RenderAhead:
         self._pool.shutdown(wait=True, cancel_futures=True)
 
 
-def _sqlite_marker(tx: Tx) -> tuple[Any, int, int]:
+def _driver(tx: Tx) -> Any:
+    driver = tx.conn.connection.driver_connection
+    assert driver is not None
+    return driver
+
+
+def _sqlite_marker(driver: Any) -> tuple[Any, int, int]:
     """Which connection this is, how many other connections' commits it has seen
     (``data_version``) and how many rows it has changed itself (``total_changes``).
 
@@ -176,14 +185,12 @@ def _sqlite_marker(tx: Tx) -> tuple[Any, int, int]:
     committed anything in between: not another connection, and not another user of
     this pooled connection.
     """
-    driver = tx.conn.connection.driver_connection
-    assert driver is not None
     (version,) = driver.execute("PRAGMA data_version").fetchone()
     return (driver, int(version), int(driver.total_changes))
 
 
-def _mark_end(ahead: _Ahead) -> None:
-    ahead.end = _sqlite_marker(ahead.tx)
+def _mark_end(ahead: _Ahead, driver: Any) -> None:
+    ahead.end = _sqlite_marker(driver)
 
 
 @contextmanager
