@@ -97,6 +97,7 @@ class RenderAhead:
         self._started = self._pool.submit(_ready)
         self._ahead: _Ahead | None = None
         self._begun: tuple[Tx, tuple[Any, int, int]] | None = None
+        self._gone = False  # the child died: this operation renders here from now on
         # Conversations whose snapshots came from the child, and that were rendered here
         # because the child's were stale or it failed (logged when the operation ends).
         self.from_child = 0
@@ -136,10 +137,13 @@ class RenderAhead:
         return self._collector(ahead.future)
 
     def _submit(self, ids: Sequence[int]) -> Future[list[Snapshot]] | None:
+        if self._gone:
+            return None
         try:
             return self._pool.submit(_render, list(ids))
         except RuntimeError:  # BrokenProcessPool: the child died; render here from now on
-            logger.warning("snapshot renderer is gone: rendering here", exc_info=True)
+            logger.warning("snapshot renderer is gone: rendering here from now on")
+            self._gone = True
             return None
 
     def _collector(self, future: Future[list[Snapshot]]) -> Rendered:

@@ -108,11 +108,11 @@ class Runner:
             if self._stopped(tx, op):
                 return True
             size = self.settings.operation_chunk_size
-            items = store.next_items(tx.conn, op_id, size, cursor.after)
+            # Rendering ahead needs the next chunk's items too.
+            ahead = renderer is not None and renderer.renders_ahead
+            found = store.next_items(tx.conn, op_id, 2 * size if ahead else size, cursor.after)
+            items, upcoming = found[:size], found[size:]
             if items:
-                upcoming: list[tuple[int, int]] = []
-                if renderer is not None and renderer.renders_ahead:
-                    upcoming = store.next_items(tx.conn, op_id, size, items[-1][0])
                 self._apply(tx, op, items, renderer, upcoming)
             # Positions run 0 .. total-1, so the last one says whether anything is left.
             if not items or items[-1][0] >= op.total - 1:
