@@ -260,3 +260,89 @@ def operation_row_processed(database_url: str, op_id: str) -> int:
             )
     finally:
         db.dispose()
+
+
+def descendants(pid: int) -> set[int]:
+    """Every live process below ``pid`` (children listed by the kernel, recursively)."""
+    found: set[int] = set()
+    todo = [pid]
+    while todo:
+        for children in Path(f"/proc/{todo.pop()}/task").glob("*/children"):
+            try:
+                kids = [int(k) for k in children.read_text().split()]
+            except OSError:
+                continue
+            found.update(kids)
+            todo.extend(kids)
+    return found
+
+
+def gone(pid: int) -> bool:
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except OSError:
+        return True
+    return state == "Z"  # exited; waiting only for whoever inherited it to reap it
+
+
+def test_bulk_delete_forever_resumes_after_sigkill_and_leaves_no_child(
+    database_url: str, free_port: int, tmp_path: Path
+) -> None:
+    """The same with delete forever, whose snapshots a child process renders (ADR 0011):
+    killing the server kills no event, and the child does not outlive it."""
+    ids = seed(database_url)
+    log = tmp_path / "server.log"
+    base = f"http://127.0.0.1:{free_port}/api"
+    client = httpx.Client(base_url=base, headers={"X-FreeScout-API-Key": KEY}, timeout=30)
+    body = {"action": "delete_forever", "conversationIds": ids}
+    try:
+        with server(database_url, free_port, log) as proc:
+            plan = client.post("/operations", json={**body, "dryRun": True})
+            assert plan.status_code == 200, plan.text
+            r = client.post(
+                "/operations", json={**body, "confirmToken": plan.json()["confirmToken"]}
+            )
+            assert r.status_code == 202, r.text
+            op_id = r.json()["id"]
+            wait_for(
+                "the first chunk to commit",
+                lambda: client.get(f"/operations/{op_id}").json()["processed"] > 0,
+            )
+            children = descendants(proc.pid)
+            assert children, "no snapshot renderer running"
+            proc.send_signal(signal.SIGKILL)
+            proc.wait(30)
+            wait_for("the server's children to exit", lambda: all(map(gone, children)), 30)
+        killed_at = operation_row_processed(database_url, op_id)
+        assert 0 < killed_at < TOTAL, f"killed too late to test anything: {killed_at}"
+
+        with server(database_url, free_port, log):
+            done = wait_for(
+                "the operation to complete",
+                lambda: (
+                    (op := client.get(f"/operations/{op_id}").json())["status"]
+                    in ("completed", "failed")
+                    and op
+                ),
+            )
+        assert done["status"] == "completed", done
+    finally:
+        client.close()
+    assert done["processed"] == TOTAL
+    assert done["digest"] == ids_digest(ids)
+
+    db = Database(database_url)
+    try:
+        with db.read() as conn:
+            announced = list(
+                conn.execute(
+                    select(events.c.conversation_id).where(events.c.type == "convo.deleted_forever")
+                ).scalars()
+            )
+            left = conn.execute(select(func.count()).select_from(conversations)).scalar_one()
+            left_threads = conn.execute(select(func.count()).select_from(threads)).scalar_one()
+    finally:
+        db.dispose()
+    assert sorted(announced) == sorted(ids)  # each exactly once
+    assert left == 0
+    assert left_threads == 0

@@ -9,6 +9,7 @@ connection between two chunks (SQLite renders one chunk ahead), and a child that
 from __future__ import annotations
 
 import logging
+import multiprocessing
 import os
 import signal
 from typing import Any
@@ -23,6 +24,7 @@ from tidings.db.engine import Database
 from tidings.desk import lifecycle, snapshots
 from tidings.events import payloads
 from tidings.events.outbox import transaction
+from tidings.operations import render_ahead
 from tidings.operations.render_ahead import RenderAhead
 
 
@@ -37,7 +39,8 @@ def build(desk: Desk, n: int) -> tuple[int, list[int]]:
         desk.reply(convo, {"type": "message", "text": f"Answer {i}", "user": user})
         desk.reply(convo, {"type": "note", "text": f"Note {i}", "user": user})
         desk.update(convo, {"assignTo": user, "byUser": user})
-        assert desk.put(f"/conversations/{convo}/tags", {"tags": [f"t{i}", "bulk"]}).status_code
+        r = desk.put(f"/conversations/{convo}/tags", {"tags": [f"t{i}", "bulk"]})
+        assert r.status_code == 204, r.text
         ids.append(convo)
     for convo in ids[::2]:
         desk.update(convo, {"state": "deleted", "byUser": user})  # some in the trash
@@ -90,12 +93,10 @@ def test_child_rendered_payloads_are_byte_identical(
         else:
             check_run(events, op_id, "convo.deleted_forever", ids, total=7)
         assert logged_payloads(db, "convo.deleted_forever") == expected
-        # SQLite: the first chunk renders here while the child renders the second, the
-        # rest come from the child. PostgreSQL: the child takes over once it has started.
-        if db.is_sqlite:
-            assert "rendered by the child process: 5; here, after it failed: 0" in caplog.text
-        else:
-            assert "here, after it failed: 0" in caplog.text
+        # The first chunk renders here while the child starts (and, on SQLite, renders
+        # the second); the other 5 conversations come from the child.
+        assert "rendered by the child process: 5; here, after it failed: 0" in caplog.text
+        assert multiprocessing.active_children() == []  # stopped with the operation
         assert stored_json(db, ids) == {}
 
 
@@ -154,8 +155,8 @@ def test_a_commit_between_chunks_is_not_missed(database_url: str, how: str) -> N
         renderer = RenderAhead(db)
         try:
             renderer._started.result()
-            first = delete_chunk(db, renderer, ids[0:2], ids[2:4])
-            assert (first is None) is db.is_sqlite  # SQLite: nothing rendered ahead yet
+            # The first chunk always renders here (SQLite: nothing was rendered ahead yet).
+            assert delete_chunk(db, renderer, ids[0:2], ids[2:4]) is None
             if renderer._ahead is not None:
                 renderer._ahead.future.result()  # the child has rendered ids[2:4] as they are
                 assert renderer._ahead.end is not None
@@ -176,15 +177,44 @@ def test_a_commit_between_chunks_is_not_missed(database_url: str, how: str) -> N
         renamed = orjson.loads(logged[ids[2]])
         assert renamed["customer"]["firstName"] == "Renamed"
         assert renamed["customer"]["lastName"] == "Later"
-        assert renderer.from_child == (2 if db.is_sqlite else 6)
+        assert renderer.from_child == (2 if db.is_sqlite else 4)  # PostgreSQL: not chunk 1
         assert renderer.rendered_here == 0
 
 
 def test_a_child_killed_mid_operation_changes_nothing(
     database_url: str, caplog: pytest.LogCaptureFixture
 ) -> None:
-    """SIGKILL the child while it holds snapshots (SQLite) or before it is asked
-    (PostgreSQL): this process renders them itself, from the committed rows."""
+    """SIGKILL the child while it renders ahead (SQLite) or between chunks (PostgreSQL):
+    this process renders the rest itself, from the committed rows."""
+    with desk_app(database_url) as desk:
+        _, ids = build(desk, 8)
+        db = desk.ctx.db
+        expected = stored_json(db, ids)
+        renderer = RenderAhead(db)
+        try:
+            renderer._started.result()
+            delete_chunk(db, renderer, ids[0:2], ids[2:4])
+            (child,) = renderer._processes()
+            assert child.pid is not None
+            os.kill(child.pid, signal.SIGKILL)
+            child.join()
+            with caplog.at_level(logging.WARNING, logger="tidings.operations"):
+                for start in (2, 4, 6):
+                    delete_chunk(db, renderer, ids[start : start + 2], ids[start + 2 : start + 4])
+        finally:
+            renderer.close()
+        assert renderer._gone
+        assert "snapshot renderer" in caplog.text
+        assert logged_payloads(db, "convo.deleted_forever") == expected
+        assert stored_json(db, ids) == {}
+
+
+def test_a_stuck_child_costs_one_timeout(
+    database_url: str, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A child that stops answering (SIGSTOP) holds the chunk for RESULT_TIMEOUT_SECONDS
+    once; then it is killed and this process renders the rest."""
+    monkeypatch.setattr(render_ahead, "RESULT_TIMEOUT_SECONDS", 0.5)
     with desk_app(database_url) as desk:
         _, ids = build(desk, 6)
         db = desk.ctx.db
@@ -193,15 +223,44 @@ def test_a_child_killed_mid_operation_changes_nothing(
         try:
             renderer._started.result()
             delete_chunk(db, renderer, ids[0:2], ids[2:4])
-            child = next(iter(renderer._pool._processes.values()))
+            if renderer._ahead is not None:
+                renderer._ahead.future.result()  # SQLite: chunk 2 is rendered before the stop
+            (child,) = renderer._processes()
             assert child.pid is not None
-            os.kill(child.pid, signal.SIGKILL)
-            child.join()
+            os.kill(child.pid, signal.SIGSTOP)
             with caplog.at_level(logging.WARNING, logger="tidings.operations"):
                 delete_chunk(db, renderer, ids[2:4], ids[4:6])
                 delete_chunk(db, renderer, ids[4:6], [])
         finally:
             renderer.close()
+        assert multiprocessing.active_children() == []  # killed, and reaped
+        assert renderer._gone
+        # SQLite: chunk 2 from the child, chunk 3 waited; PostgreSQL: chunk 2 waited.
+        assert renderer.from_child == (2 if db.is_sqlite else 0)
+        assert renderer.rendered_here == 2
+        assert "snapshot renderer failed" in caplog.text
         assert logged_payloads(db, "convo.deleted_forever") == expected
-        assert "snapshot renderer" in caplog.text
-        assert stored_json(db, ids) == {}
+
+
+@pytest.mark.parametrize(
+    ("action", "remaining", "url", "expected"),
+    [
+        ("delete_forever", 3, None, True),
+        ("empty_trash", 3, None, True),
+        ("delete_forever", 2, None, False),  # one chunk: nothing to overlap
+        ("delete", 3, None, False),  # snapshots after the change: only that transaction
+        ("delete_forever", 3, "sqlite://", False),  # in memory: invisible to another process
+    ],
+)
+def test_when_a_child_is_started(
+    database_url: str, action: str, remaining: int, url: str | None, expected: bool
+) -> None:
+    db = Database(url) if url else Database(database_url)
+    try:
+        with render_ahead.for_operation(db, True, action, remaining, 2) as renderer:
+            assert (renderer is not None) is expected
+        with render_ahead.for_operation(db, False, action, remaining, 2) as renderer:
+            assert renderer is None  # TIDINGS_RENDER_PROCESS=false
+    finally:
+        db.dispose()
+    assert multiprocessing.active_children() == []

@@ -4,6 +4,12 @@
 before the deletion. A snapshot here is that payload in its final, stored form (see
 ``tidings.events.payloads``), so it can be made by another process and handed to the
 transaction that deletes the conversation (``tidings.operations.render_ahead``).
+
+Rule: a snapshot depends only on its own conversation's rows (the conversation, its
+threads and attachments) and on the users and customers it names. Render-ahead relies on
+it: deleting one chunk must not change the next chunk's snapshots (ADR 0011). A payload
+field drawn from other conversations (say, a customer's conversation count) would break
+that, and must come with a change to the check there.
 """
 
 from __future__ import annotations

@@ -10,6 +10,7 @@ from tidings.desk import lifecycle, tags
 from tidings.desk import validate as v
 from tidings.desk.announce import announce
 from tidings.desk.enums import CONVERSATION_STATUSES, Status, parse
+from tidings.desk.lifecycle import Rendered
 from tidings.errors import InvalidInput
 from tidings.events.outbox import Tx
 
@@ -17,6 +18,16 @@ from tidings.events.outbox import Tx
 ChunkAction = Callable[[Tx, Sequence[int], dict[str, Any], int | None], list[int]]
 
 DESTRUCTIVE = ("delete_forever", "empty_trash")
+
+# Actions whose events show the conversations as they were before the change: another
+# process can render those from the committed rows (operations/render_ahead.py).
+PRE_CHANGE_SNAPSHOTS = frozenset({"delete_forever", "empty_trash"})
+
+
+def delete_forever(tx: Tx, ids: Sequence[int], rendered: Rendered | None) -> list[int]:
+    """``delete_forever`` and ``empty_trash`` on one chunk; the runner locked these ids,
+    and found them, in this same transaction."""
+    return lifecycle.delete_forever(tx, ids, locked=True, rendered=rendered)
 
 
 def _per_row(change: Callable[..., list[str]]) -> Callable[..., list[int]]:
@@ -38,9 +49,8 @@ _move = _per_row(convos.move)
 ACTIONS: dict[str, ChunkAction] = {
     "delete": lambda tx, ids, p, by: lifecycle.soft_delete(tx, ids, by),
     "restore": lambda tx, ids, p, by: lifecycle.restore(tx, ids, by),
-    # The runner locked these ids, and found them, in this same transaction.
-    "delete_forever": lambda tx, ids, p, by: lifecycle.delete_forever(tx, ids, locked=True),
-    "empty_trash": lambda tx, ids, p, by: lifecycle.delete_forever(tx, ids, locked=True),
+    "delete_forever": lambda tx, ids, p, by: delete_forever(tx, ids, None),
+    "empty_trash": lambda tx, ids, p, by: delete_forever(tx, ids, None),
     "status": lambda tx, ids, p, by: _status(tx, ids, parse(p["status"], Status), by or 0),
     "assign": lambda tx, ids, p, by: _assign(tx, ids, p.get("user"), by or 0),
     "move": lambda tx, ids, p, by: _move(tx, ids, p["mailboxId"], by or 0),

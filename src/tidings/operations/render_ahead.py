@@ -7,57 +7,86 @@ rows sees exactly that state, as long as nothing can change them in between. So 
 process renders them, with its own connection, while this one deletes and commits.
 
 - **PostgreSQL**, inside the chunk: the chunk's transaction has locked the conversations
-  (``FOR UPDATE``, which also blocks new threads and tags: their foreign keys need a
-  key-share lock), so the child reads them while this connection deletes them.
-- **SQLite**, one chunk ahead: while chunk k's transaction holds the write lock, the
-  child renders chunk k+1. Between the two transactions only chunk k's own commit
-  (which touches none of chunk k+1's rows) and other commits can change the database.
-  The connection's ``PRAGMA data_version`` (commits by other connections) and
-  ``total_changes`` (rows it changed itself, for whoever used it from the pool), read as
-  chunk k commits and again as chunk k+1 begins (``begin``), tell whether anything did. If anything
-  did, or chunk k+1 runs on another connection, its snapshots are rendered again.
+  (``FOR UPDATE``, which also blocks new threads and attachments: their foreign keys need
+  a key-share lock), so the child reads them, in one ``REPEATABLE READ`` snapshot taken
+  after the lock, while this connection deletes them.
+- **SQLite**, one chunk ahead: the child is asked for chunk k+1's snapshots during chunk
+  k's transaction, and reads them at some moment between chunk k's ``BEGIN`` and chunk
+  k+1's ``COMMIT``. Only three kinds of commit can fall in that window: chunk k's own,
+  which changes none of chunk k+1's rows (a snapshot depends only on its conversation's
+  rows and on users and customers; see ``tidings.desk.snapshots``); commits by other
+  connections, which move ``PRAGMA data_version``; and writes by someone else through this
+  pooled connection, which move its ``total_changes``. Both counters are read as chunk k
+  commits and again as chunk k+1 begins (``begin``); if anything moved, or chunk k+1 runs
+  on another connection, its snapshots are rendered again, in its own transaction.
 
-Anything that goes wrong in the child (it died, it failed, it took too long) makes this
-process render the chunk itself, from a second connection that sees the same committed
-rows: the events are the same either way, only slower.
+Anything that goes wrong with the child (it died, it raised, it did not answer within
+``RESULT_TIMEOUT_SECONDS``) makes this process render the chunk itself, from a second
+connection that sees the same committed rows, and stop using the child for the rest of
+the operation: the events are the same either way, only slower.
 """
 
 from __future__ import annotations
 
 import logging
 import multiprocessing
+import multiprocessing.connection
+import os
+import threading
 import weakref
 from collections.abc import Iterator, Sequence
 from concurrent.futures import Future, ProcessPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass
 from functools import partial
+from multiprocessing.process import BaseProcess
 from typing import Any
+
+from sqlalchemy.pool import NullPool
 
 from tidings.db.engine import Database
 from tidings.desk import snapshots
 from tidings.desk.lifecycle import Rendered
 from tidings.desk.snapshots import Snapshot
 from tidings.events.outbox import Tx
+from tidings.operations.actions import PRE_CHANGE_SNAPSHOTS
 
 logger = logging.getLogger("tidings.operations")
 
 # Waiting longer than this for the child means something is wrong with it: render here.
-RESULT_TIMEOUT_SECONDS = 60.0
+# Well below SQLite's busy timeout and the worker's lease (30 s each): the chunk holds the
+# write lock (or row locks) while it waits.
+RESULT_TIMEOUT_SECONDS = 10.0
+
+# How long a finished operation waits for the child to exit before killing it.
+CLOSE_TIMEOUT_SECONDS = 5.0
 
 # The child process's database, opened once by ``_open``.
 _child_db: Database | None = None
 
 
 def _open(url: str) -> None:
+    """In the child, once: open the database, and exit when the parent is gone (killed
+    parents close no pipes the child would notice)."""
     global _child_db
     _child_db = Database(url, pool_size=1)
+    parent = multiprocessing.parent_process()
+    if parent is not None:
+        threading.Thread(target=_exit_with, args=(parent.sentinel,), daemon=True).start()
+
+
+def _exit_with(sentinel: int) -> None:
+    multiprocessing.connection.wait([sentinel])
+    os._exit(0)
 
 
 def _render(ids: Sequence[int]) -> list[Snapshot]:
-    """In the child: the snapshots of ``ids`` as committed, in one read transaction."""
+    """In the child: the snapshots of ``ids`` as committed, in one read snapshot."""
     assert _child_db is not None
     with _child_db.read() as conn:
+        if _child_db.is_postgresql:
+            # One snapshot for all of the batch's queries, as SQLite's read transaction.
+            conn.exec_driver_sql("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
         return snapshots.read(conn, ids)
 
 
@@ -96,8 +125,9 @@ class RenderAhead:
         )
         self._started = self._pool.submit(_ready)
         self._ahead: _Ahead | None = None
-        self._begun: tuple[Tx, tuple[Any, int, int]] | None = None
-        self._gone = False  # the child died: this operation renders here from now on
+        self._begun: tuple[weakref.ref[Tx], tuple[Any, int, int]] | None = None
+        self._gone = False  # the child failed: this operation renders here from now on
+        self._first = True
         # Conversations whose snapshots came from the child, and that were rendered here
         # because the child's were stale or it failed (logged when the operation ends).
         self.from_child = 0
@@ -111,16 +141,19 @@ class RenderAhead:
     def begin(self, tx: Tx) -> None:
         """Call first thing in a chunk's transaction, before it writes anything."""
         if self.db.is_sqlite:
-            self._begun = (tx, _sqlite_marker(_driver(tx)))
+            self._begun = (weakref.ref(tx), _sqlite_marker(_driver(tx)))
 
     def for_chunk(self, tx: Tx, ids: Sequence[int], upcoming: Sequence[int]) -> Rendered | None:
         """In a chunk's transaction, after ``ids`` are locked: how to get their snapshots,
         or None to render them here as usual. ``upcoming``: the next chunk's ids."""
         if self.db.is_postgresql:
-            # Until the child has started, waiting for it would cost more than it saves.
-            future = self._submit(ids) if ids and self._started.done() else None
+            # The first chunk renders here while the child starts (the next ones wait
+            # for it if it has not started yet).
+            first, self._first = self._first, False
+            future = None if first or not ids else self._submit(ids)
             return None if future is None else self._collector(future)
-        start = self._begun[1] if self._begun is not None and self._begun[0] is tx else None
+        begun, self._begun = self._begun, None
+        start = begun[1] if begun is not None and begun[0]() is tx else None
         ahead, self._ahead = self._ahead, None
         if upcoming:
             future = self._submit(upcoming)
@@ -157,14 +190,23 @@ class RenderAhead:
                 return [made[i] for i in found]
             logger.warning("snapshot renderer missed conversations: rendering here")
         except Exception:
-            logger.warning("snapshot renderer failed: rendering here", exc_info=True)
+            logger.warning("snapshot renderer failed: rendering here from now on", exc_info=True)
+            self._give_up()
         self.rendered_here += len(found)
         # Another connection sees the rows as committed, which this transaction keeps
         # unchanged until it commits (this one may already have deleted them).
         with self.db.read() as conn:
             return snapshots.read(conn, found)
 
+    def _give_up(self) -> None:
+        """Stop using the child for this operation, and stop it even if it is stuck."""
+        self._gone = True
+        self._ahead = None
+        self._stop(kill=True)
+
     def close(self) -> None:
+        """Stop the child: it may finish a chunk rendered ahead for nothing (the operation
+        ended early), but one that does not stop within ``CLOSE_TIMEOUT_SECONDS`` is killed."""
         logger.info(
             "snapshots rendered by the child process: %d; here, after it failed: %d",
             self.from_child,
@@ -172,7 +214,30 @@ class RenderAhead:
         )
         if self._ahead is not None:
             self._ahead.future.cancel()
-        self._pool.shutdown(wait=True, cancel_futures=True)
+        self._stop(kill=False)
+
+    def _stop(self, *, kill: bool) -> None:
+        # The executor's own thread reaps the child (joining it here too would race with
+        # it for the exit status): wait for that thread, killing the child if need be.
+        # ProcessPoolExecutor has no public way to reach either before Python 3.14.
+        manager = getattr(self._pool, "_executor_manager_thread", None)
+        processes = list((getattr(self._pool, "_processes", None) or {}).values())
+        if kill:
+            for process in processes:
+                process.kill()
+        self._pool.shutdown(wait=False, cancel_futures=True)
+        if manager is None:  # never started, or already stopped
+            return
+        manager.join(CLOSE_TIMEOUT_SECONDS)
+        if manager.is_alive():
+            logger.warning("snapshot renderer did not stop: killing it")
+            for process in processes:
+                process.kill()
+            manager.join()
+
+    def _processes(self) -> list[BaseProcess]:
+        """The child, for tests."""
+        return list((getattr(self._pool, "_processes", None) or {}).values())
 
 
 def _driver(tx: Tx) -> Any:
@@ -206,11 +271,11 @@ def for_operation(
     Started per operation and stopped after it: the child starts while the first
     chunk runs here, and no idle process or connection is left behind.
     """
-    memory = db.is_sqlite and db.url in ("sqlite://", "sqlite:///:memory:")
-    if not enabled or memory or action not in ("delete_forever", "empty_trash"):
+    if not enabled or action not in PRE_CHANGE_SNAPSHOTS or remaining <= chunk_size:
         yield None
         return
-    if remaining <= chunk_size:
+    if db.is_sqlite and (_in_memory(db.url) or isinstance(db.engine.pool, NullPool)):
+        # Another connection could not see the data, or every chunk gets a new one.
         yield None
         return
     renderer = RenderAhead(db)
@@ -218,3 +283,7 @@ def for_operation(
         yield renderer
     finally:
         renderer.close()
+
+
+def _in_memory(url: str) -> bool:
+    return url in ("sqlite://", "sqlite:///:memory:") or "mode=memory" in url

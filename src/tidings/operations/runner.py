@@ -22,12 +22,11 @@ from typing import Any
 from tidings.clock import Clock
 from tidings.config import Settings
 from tidings.db.engine import Database
-from tidings.desk import lifecycle
 from tidings.desk.lifecycle import lock_ids
 from tidings.events import log as event_log
 from tidings.events.outbox import Tx, transaction
 from tidings.ids import new_id
-from tidings.operations import render_ahead, store
+from tidings.operations import actions, render_ahead, store
 from tidings.operations.actions import ACTIONS
 from tidings.operations.render_ahead import RenderAhead
 from tidings.operations.wakeup import Waiter
@@ -145,10 +144,10 @@ class Runner:
         existing = set(lock_ids(tx.conn, ids))
         present = [i for i in ids if i in existing]
         if renderer is not None:
-            # Only for deleting forever (render_ahead.for_operation): snapshots from the
+            # Only for PRE_CHANGE_SNAPSHOTS (render_ahead.for_operation): snapshots from the
             # child process, this chunk's or, rendered during the last chunk, this one's.
             rendered = renderer.for_chunk(tx, present, [cid for _, cid in upcoming])
-            changed = lifecycle.delete_forever(tx, present, locked=True, rendered=rendered)
+            changed = actions.delete_forever(tx, present, rendered)
         else:
             changed = ACTIONS[op.action](tx, present, op.params, op.by_user_id)
         missing = [i for i in ids if i not in existing]
