@@ -12,7 +12,8 @@ subprocess (so peak memory is per case):
                      transaction per chunk, no events: what the deletion alone costs.
   tidings_operation  the real thing: planning.parse + dry_run (confirm token), then
                      parse + queue in a transaction (as POST /api/operations does), then
-                     Runner.run_once() in-process until the operation completed.
+                     Runner.run_once() in-process until the operation completed (with
+                     the child process that renders its snapshots, ADR 0011).
                      Verified: exactly N convo.deleted_forever events, each payload
                      carrying its 3 threads; no conversation or thread left.
   naive_loop         per conversation: load it and its threads, build the payload with

@@ -24,6 +24,7 @@ import httpx
 import pytest
 from sqlalchemy import func, insert, select
 
+from tests.helpers import gone
 from tidings.db.engine import Database
 from tidings.db.schema import conversations, customer_emails, customers, events, threads
 from tidings.desk.enums import FolderType, SourceType, State, Status, ThreadState, ThreadType, Via
@@ -275,14 +276,6 @@ def descendants(pid: int) -> set[int]:
             found.update(kids)
             todo.extend(kids)
     return found
-
-
-def gone(pid: int) -> bool:
-    try:
-        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
-    except OSError:
-        return True
-    return state == "Z"  # exited; waiting only for whoever inherited it to reap it
 
 
 def test_bulk_delete_forever_resumes_after_sigkill_and_leaves_no_child(
