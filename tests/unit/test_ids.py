@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 import time
 
-from tidings.ids import _ALPHABET, new_id, ulid
+from tidings.ids import _ALPHABET, new_id, new_ids, ulid
 
 CROCKFORD = re.compile(r"[0-9A-HJKMNP-TV-Z]{26}")
 
@@ -58,3 +58,16 @@ def test_new_id_prefix() -> None:
     assert CROCKFORD.fullmatch(value[4:])
     assert len(value) <= 32  # fits the events.id / operations.id columns (String(32))
     assert len(new_id("op")) <= 32
+
+
+def test_ids_minted_at_once_have_the_same_shape_and_differ() -> None:
+    before = int(time.time() * 1000)
+    many = new_ids("evt", 1000)
+    after = int(time.time() * 1000)
+    assert len(set(many)) == 1000
+    for value in many:
+        prefix, body = value.split("_")
+        assert prefix == "evt"
+        assert CROCKFORD.fullmatch(body)
+        assert before <= decode_ms(body) <= after
+    assert new_ids("evt", 0) == []

@@ -173,15 +173,7 @@ def delete_forever(
 
 
 def _emit_deleted(tx: Tx, rendered: Sequence[Snapshot]) -> None:
-    for convo_id, mailbox_id, payload in rendered:
-        tx.emit_stored(
-            "convo.deleted_forever",
-            payload,
-            entity_type="conversation",
-            entity_id=convo_id,
-            mailbox_id=mailbox_id,
-            conversation_id=convo_id,
-        )
+    tx.emit_stored_many("convo.deleted_forever", "conversation", rendered)
 
 
 # Threads start only when needed; enough for every request thread and worker at once, so a

@@ -14,7 +14,7 @@ SQLite needs nothing extra: it has one writer at a time.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -27,7 +27,7 @@ from tidings.clock import Clock, system_clock
 from tidings.db import raw
 from tidings.db.engine import Database
 from tidings.events import payloads
-from tidings.ids import new_id
+from tidings.ids import new_id, new_ids
 
 # Any fixed 64-bit number; it names "the event log append lock".
 _APPEND_LOCK = 7_146_231_004_417
@@ -77,6 +77,20 @@ class Tx:
             mailbox_id=mailbox_id,
             conversation_id=conversation_id,
         )
+
+    def emit_stored_many(
+        self, type_: str, entity_type: str, items: Sequence[tuple[int, int | None, str | bytes]]
+    ) -> None:
+        """Like ``emit_stored`` for many conversation events of one type at once:
+        ``items`` are (conversation id, mailbox id, stored payload)."""
+        ids = new_ids("evt", len(items))
+        self.pending.extend(
+            PendingEvent(
+                event_id, type_, self.now, entity_type, convo_id, mailbox_id, convo_id,
+                self.operation_id, payload,
+            )
+            for event_id, (convo_id, mailbox_id, payload) in zip(ids, items, strict=True)
+        )  # fmt: skip
 
     def emit_stored(
         self,
