@@ -128,8 +128,9 @@ class RenderAhead:
         self._begun: tuple[weakref.ref[Tx], tuple[Any, int, int]] | None = None
         self._gone = False  # the child failed: this operation renders here from now on
         self._first = True
-        # Conversations whose snapshots came from the child, and that were rendered here
-        # because the child's were stale or it failed (logged when the operation ends).
+        # Conversations whose snapshots came from the child, and those rendered here by
+        # ``_collect`` because it failed (logged when the operation ends). Chunks whose
+        # snapshots were stale render in the usual way and are not counted.
         self.from_child = 0
         self.rendered_here = 0
 
@@ -221,7 +222,7 @@ class RenderAhead:
         # it for the exit status): wait for that thread, killing the child if need be.
         # ProcessPoolExecutor has no public way to reach either before Python 3.14.
         manager = getattr(self._pool, "_executor_manager_thread", None)
-        processes = list((getattr(self._pool, "_processes", None) or {}).values())
+        processes = self._processes()
         if kill:
             for process in processes:
                 process.kill()
@@ -236,7 +237,7 @@ class RenderAhead:
             manager.join()
 
     def _processes(self) -> list[BaseProcess]:
-        """The child, for tests."""
+        """The child (none once stopped)."""
         return list((getattr(self._pool, "_processes", None) or {}).values())
 
 
