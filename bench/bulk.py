@@ -36,6 +36,10 @@ CPU: self_cpu_s = the case's process; children_cpu_s = its child processes;
 pg_cpu_s = the PostgreSQL server; other_cpu_s = everything else busy on the machine
 (children included while they run).
 
+``--pairs K`` then runs raw_floor and tidings_operation K more times, back to back on fresh
+copies, and prints each pair's ratio and the median of all of them ("pairs_summary"): the
+machine's speed drifts by +-25% within minutes, so one ratio proves little.
+
 ``--db postgresql|both`` without ``TIDINGS_TEST_PG_URL`` reruns itself under scripts/pg.
 """
 
@@ -46,6 +50,7 @@ import json
 import os
 import resource
 import signal
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -352,6 +357,13 @@ def main() -> None:
         help="run the naive loop in full up to this N; sample above it",
     )
     ap.add_argument("--naive-sample", type=int, default=5_000)
+    ap.add_argument(
+        "--pairs",
+        type=int,
+        default=0,
+        help="then run raw_floor and tidings_operation this many more times, interleaved,"
+        " and report each pair's ratio and the median (the machine's speed drifts)",
+    )
     ap.add_argument("--profile", type=Path, help="py-spy every case into this directory")
     ap.add_argument("--case-time-limit", type=int, default=1800)
     ap.add_argument("--time-limit", type=int, default=7200, help="abort the whole run after this")
@@ -395,9 +407,55 @@ def main() -> None:
                         results[case] = run_child(args, case, url, n, sample)
                     finally:
                         drop_copy(db, url, case)
+                report(db, n, results, memory_by_n)
+                if args.pairs:
+                    run_pairs(args, db, source, workdir, n, results)
                 if db == "postgresql":
                     c.pg_drop(source)
-                report(db, n, results, memory_by_n)
+
+
+def run_pairs(
+    args: argparse.Namespace, db: str, source: Any, workdir: Path, n: int, first: dict[str, Any]
+) -> None:
+    """``--pairs``: the floor and the operation back to back, each on a fresh copy, so a
+    ratio compares two runs made at nearly the same speed of the machine."""
+    ratios = []
+    if "raw_floor" in first and "tidings_operation" in first:
+        ratios.append(first["tidings_operation"]["seconds"] / first["raw_floor"]["seconds"])
+    for pair in range(1, args.pairs + 1):
+        seconds: dict[str, float] = {}
+        for case in ("raw_floor", "tidings_operation"):
+            url = fresh_copy(db, source, workdir, case)
+            c.note(f"{db} N={n}: pair {pair}: {case}")
+            try:
+                seconds[case] = run_child(args, case, url, n, None)["seconds"]
+            finally:
+                drop_copy(db, url, case)
+        ratio = seconds["tidings_operation"] / seconds["raw_floor"]
+        ratios.append(ratio)
+        record: dict[str, Any] = {
+            "bench": "bulk",
+            "db": db,
+            "case": "pair",
+            "conversations": n,
+            "pair": pair,
+            "raw_floor_seconds": seconds["raw_floor"],
+            "tidings_seconds": seconds["tidings_operation"],
+            "ratio_to_floor": round(ratio, 2),
+        }
+        c.emit(record)
+    median = statistics.median(ratios)
+    summary: dict[str, Any] = {
+        "bench": "bulk",
+        "db": db,
+        "case": "pairs_summary",
+        "conversations": n,
+        "ratios_to_floor": [round(r, 2) for r in ratios],
+        "median_ratio_to_floor": round(median, 2),
+        "target_ratio_to_floor_max": 2.0,
+        "median_meets_ratio_target": median <= 2.0,
+    }
+    c.emit(summary)
 
 
 def report(db: str, n: int, results: dict[str, Any], memory_by_n: dict[int, float]) -> None:
