@@ -69,40 +69,6 @@ class Tx:
     ) -> PendingEvent:
         # Serialised now: the payload is a snapshot of this moment in the transaction
         # (invariant 2), never re-read later.
-        return self.emit_stored(
-            type_,
-            payloads.stored(orjson.dumps(payload), self.conn.dialect.name),
-            entity_type=entity_type,
-            entity_id=entity_id,
-            mailbox_id=mailbox_id,
-            conversation_id=conversation_id,
-        )
-
-    def emit_stored_many(
-        self, type_: str, entity_type: str, items: Sequence[tuple[int, int | None, str | bytes]]
-    ) -> None:
-        """Like ``emit_stored`` for many conversation events of one type at once:
-        ``items`` are (conversation id, mailbox id, stored payload)."""
-        ids = new_ids("evt", len(items))
-        self.pending.extend(
-            PendingEvent(
-                event_id, type_, self.now, entity_type, convo_id, mailbox_id, convo_id,
-                self.operation_id, payload,
-            )
-            for event_id, (convo_id, mailbox_id, payload) in zip(ids, items, strict=True)
-        )  # fmt: skip
-
-    def emit_stored(
-        self,
-        type_: str,
-        payload: str | bytes,
-        *,
-        entity_type: str,
-        entity_id: int | None,
-        mailbox_id: int | None = None,
-        conversation_id: int | None = None,
-    ) -> PendingEvent:
-        """Like ``emit`` for a payload already in its stored form (``payloads.stored``)."""
         event = PendingEvent(
             id=new_id("evt"),
             type=type_,
@@ -112,10 +78,24 @@ class Tx:
             mailbox_id=mailbox_id,
             conversation_id=conversation_id,
             operation_id=self.operation_id,
-            payload=payload,
+            payload=payloads.stored(orjson.dumps(payload), self.conn.dialect.name),
         )
         self.pending.append(event)
         return event
+
+    def emit_stored_many(
+        self, type_: str, entity_type: str, items: Sequence[tuple[int, int | None, str | bytes]]
+    ) -> None:
+        """Many conversation events of one type at once, their payloads already in stored
+        form (``payloads.stored``): ``items`` are (conversation id, mailbox id, payload)."""
+        ids = new_ids("evt", len(items))
+        self.pending.extend(
+            PendingEvent(
+                event_id, type_, self.now, entity_type, convo_id, mailbox_id, convo_id,
+                self.operation_id, payload,
+            )
+            for event_id, (convo_id, mailbox_id, payload) in zip(ids, items, strict=True)
+        )  # fmt: skip
 
 
 def append(conn: Connection, pending: list[PendingEvent]) -> None:

@@ -27,7 +27,6 @@ from tidings.events import log as event_log
 from tidings.events.outbox import Tx, transaction
 from tidings.ids import new_id
 from tidings.operations import actions, render_ahead, store
-from tidings.operations.actions import ACTIONS
 from tidings.operations.render_ahead import RenderAhead
 from tidings.operations.wakeup import Waiter
 
@@ -149,7 +148,7 @@ class Runner:
             rendered = renderer.for_chunk(tx, present, [cid for _, cid in upcoming])
             changed = actions.delete_forever(tx, present, rendered)
         else:
-            changed = ACTIONS[op.action](tx, present, op.params, op.by_user_id)
+            changed = actions.ACTIONS[op.action](tx, present, op.params, op.by_user_id)
         missing = [i for i in ids if i not in existing]
         store.mark(tx.conn, op.id, [p for p, _ in items], {"changed": changed, "missing": missing})
         # Counted per chunk, in the chunk's transaction: the counters move with the work.
