@@ -101,7 +101,10 @@ def test_child_rendered_payloads_are_byte_identical(
         assert logged_payloads(db, "convo.deleted_forever") == expected
         # The first chunk renders here while the child starts (and, on SQLite, renders
         # the second); the other 5 conversations come from the child.
-        assert "rendered by the child process: 5; here, after it failed: 0" in caplog.text
+        assert (
+            "rendered by the child process: 5; here, alongside it: 0; here, after it failed: 0"
+            in caplog.text
+        )
         assert multiprocessing.active_children() == []  # stopped with the operation
         assert stored_json(db, ids) == {}
 
@@ -117,14 +120,21 @@ def test_in_process_rendering_gives_the_same_bytes(database_url: str) -> None:
         assert logged_payloads(desk.ctx.db, "convo.deleted_forever") == expected
 
 
-def delete_chunk(db: Database, renderer: RenderAhead, ids: list[int], upcoming: list[int]) -> Any:
-    """One chunk as the runner runs it; returns what ``for_chunk`` offered."""
+def delete_chunk(db: Database, renderer: RenderAhead, ids: list[int], *upcoming: list[int]) -> Any:
+    """One chunk as the runner runs it, ``upcoming`` the next chunks' ids; returns what
+    ``for_chunk`` offered."""
     with transaction(db) as tx:
         renderer.begin(tx)
         found = lifecycle.lock_ids(tx.conn, ids)
         rendered = renderer.for_chunk(tx, found, upcoming)
         lifecycle.delete_forever(tx, found, locked=True, rendered=rendered)
     return rendered
+
+
+def settle(renderer: RenderAhead) -> None:
+    """Wait until the child has rendered everything asked of it ahead (SQLite)."""
+    for ahead in renderer._ahead.values():
+        ahead.request.future.result()
 
 
 def rename_customer(desk: Desk, convo_id: int, how: str) -> Any:
@@ -163,19 +173,18 @@ def test_a_commit_between_chunks_is_not_missed(database_url: str, how: str) -> N
             renderer._started.result()
             # The first chunk always renders here (SQLite: nothing was rendered ahead yet).
             assert delete_chunk(db, renderer, ids[0:2], ids[2:4]) is None
-            if renderer._ahead is not None:
-                renderer._ahead.future.result()  # the child has rendered ids[2:4] as they are
-                assert renderer._ahead.end is not None
-                chunk_connection = renderer._ahead.end[0]
+            settle(renderer)  # the child has rendered ids[2:4] as they are
+            if db.is_sqlite:
+                assert renderer._last_end is not None
+                chunk_connection = renderer._last_end[1][0]
             driver = rename_customer(desk, ids[2], how)
             if db.is_sqlite and how != "api":
                 # Each of the two ways to notice is what catches it here.
                 assert (driver is chunk_connection) is (how == "pool")
             second = delete_chunk(db, renderer, ids[2:4], ids[4:6])
             assert (second is None) is db.is_sqlite  # SQLite: stale, rendered here
-            if renderer._ahead is not None:
-                renderer._ahead.future.result()
-            assert delete_chunk(db, renderer, ids[4:6], []) is not None  # nothing committed
+            settle(renderer)
+            assert delete_chunk(db, renderer, ids[4:6]) is not None  # nothing committed
         finally:
             renderer.close()
         logged = logged_payloads(db, "convo.deleted_forever")
@@ -192,8 +201,7 @@ def first_chunk_then(db: Database, renderer: RenderAhead, ids: list[int], sig: i
     (SQLite: ids 2-3, ahead), then send it ``sig``; returns its pid."""
     renderer._started.result()
     delete_chunk(db, renderer, ids[0:2], ids[2:4])
-    if renderer._ahead is not None:
-        renderer._ahead.future.result()
+    settle(renderer)
     (child,) = renderer._processes()
     assert child.pid is not None
     os.kill(child.pid, sig)
@@ -240,7 +248,7 @@ def test_a_stuck_child_costs_one_timeout(
             first_chunk_then(db, renderer, ids, signal.SIGSTOP)
             with caplog.at_level(logging.WARNING, logger="tidings.operations"):
                 delete_chunk(db, renderer, ids[2:4], ids[4:6])
-                delete_chunk(db, renderer, ids[4:6], [])
+                delete_chunk(db, renderer, ids[4:6])
         finally:
             renderer.close()
         assert multiprocessing.active_children() == []  # killed, and reaped

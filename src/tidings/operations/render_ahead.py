@@ -28,19 +28,22 @@ the operation: the events are the same either way, only slower.
 
 from __future__ import annotations
 
+import gc
 import logging
 import multiprocessing
 import multiprocessing.connection
 import os
 import threading
+import time
 import weakref
 from collections.abc import Iterator, Sequence
 from concurrent.futures import Future, ProcessPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass
 from functools import partial
+from itertools import chain
 from multiprocessing.process import BaseProcess
-from typing import Any
+from typing import Any, NamedTuple
 
 from sqlalchemy.pool import NullPool
 
@@ -49,6 +52,7 @@ from tidings.desk import snapshots
 from tidings.desk.lifecycle import Rendered
 from tidings.desk.snapshots import Snapshot
 from tidings.events.outbox import Tx
+from tidings.operations import balance
 from tidings.operations.actions import PRE_CHANGE_SNAPSHOTS
 
 logger = logging.getLogger("tidings.operations")
@@ -57,6 +61,11 @@ logger = logging.getLogger("tidings.operations")
 # Well below SQLite's busy timeout and the worker's lease (30 s each): the chunk holds the
 # write lock (or row locks) while it waits.
 RESULT_TIMEOUT_SECONDS = 10.0
+
+# SQLite: how many chunks ahead the child renders. With one, a chunk the child took
+# longer for (the machine was busy) made the worker wait even when the child was faster
+# on average; a second one in hand absorbs that.
+AHEAD = 2
 
 # How long a finished operation waits for the child to exit before killing it.
 CLOSE_TIMEOUT_SECONDS = 5.0
@@ -70,6 +79,9 @@ def _open(url: str) -> None:
     parents close no pipes the child would notice)."""
     global _child_db
     _child_db = Database(url, pool_size=1)
+    # Everything loaded so far lives as long as the child: leave it out of garbage
+    # collections, or each full one walks the whole interpreter (~30 ms, every ~17 chunks).
+    gc.freeze()
     parent = multiprocessing.parent_process()
     if parent is not None:
         threading.Thread(target=_exit_with, args=(parent.sentinel,), daemon=True).start()
@@ -80,14 +92,24 @@ def _exit_with(sentinel: int) -> None:
     os._exit(0)
 
 
-def _render(ids: Sequence[int]) -> list[Snapshot]:
+class Rendering(NamedTuple):
+    """What the child sends back: the snapshots, and when and how fast it made them."""
+
+    snapshots: list[Snapshot]
+    busy: float  # seconds spent on them
+    finished_at: float  # time.monotonic(): the system's clock, the same in both processes
+
+
+def _render(ids: Sequence[int]) -> Rendering:
     """In the child: the snapshots of ``ids`` as committed, in one read snapshot."""
     assert _child_db is not None
+    started = time.perf_counter()
     with _child_db.read() as conn:
         if _child_db.is_postgresql:
             # One snapshot for all of the batch's queries, as SQLite's read transaction.
             conn.exec_driver_sql("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
-        return snapshots.read(conn, ids)
+        made = snapshots.read(conn, ids)
+    return Rendering(made, time.perf_counter() - started, time.monotonic())
 
 
 def _ready() -> None:
@@ -95,21 +117,26 @@ def _ready() -> None:
 
 
 @dataclass
-class _Ahead:
-    """Snapshots being rendered for the next chunk, asked for in transaction ``tx``."""
+class _Request:
+    """The child's share of one chunk: the conversations it was asked for, out of
+    ``chunk``, and its answer to come."""
 
     ids: frozenset[int]
-    # Weak: the transaction's commit hook refers to this object, and a reference cycle
-    # would keep each chunk's events alive until a full garbage collection.
-    tx: weakref.ref[Tx]
-    future: Future[list[Snapshot]]
-    # The connection's state as ``tx`` left it, just before its COMMIT.
-    end: tuple[Any, int, int] | None = None
+    chunk: int
+    future: Future[Rendering]
+    # When the child was given its next request (time.monotonic()); None: not yet.
+    followed_at: float | None = None
 
-    def still_valid(self, tx: Tx, start: tuple[Any, int, int] | None) -> bool:
-        """Whether nothing was committed since ``self.tx`` but ``self.tx`` itself."""
-        # The same transaction (atomic operations) has held the write lock throughout.
-        return self.tx() is tx or (start is not None and start == self.end)
+
+@dataclass
+class _Ahead:
+    """SQLite: the child's share of a later chunk, asked for in transaction ``tx``, the
+    ``issued_in``-th chunk transaction."""
+
+    request: _Request
+    # Weak: the renderer outlives each chunk's transaction.
+    tx: weakref.ref[Tx]
+    issued_in: int
 
 
 class RenderAhead:
@@ -124,68 +151,138 @@ class RenderAhead:
             initargs=(db.url,),
         )
         self._started = self._pool.submit(_ready)
-        self._ahead: _Ahead | None = None
-        self._begun: tuple[weakref.ref[Tx], tuple[Any, int, int]] | None = None
+        # SQLite: requests for the next chunks, by chunk number (``for_chunk`` calls).
+        self._ahead: dict[int, _Ahead] = {}
+        self._calls = 0
+        # SQLite: chunk transactions begun, the last one, and the first of an unbroken
+        # run (nothing else committed between one and the next); the marker at the end
+        # of the last one to commit, with its number.
+        self._begun = 0
+        self._begun_tx: weakref.ref[Tx] | None = None
+        self._clean_from = 0
+        self._last_end: tuple[int, tuple[Any, int, int]] | None = None
         self._gone = False  # the child failed: this operation renders here from now on
         self._first = True
-        # Conversations whose snapshots came from the child, and those rendered here by
-        # ``_collect`` because it failed (logged when the operation ends). Chunks whose
-        # snapshots were stale render in the usual way and are not counted.
+        # The child's share of each chunk, and what this process pays per conversation
+        # for the rest (``tidings.operations.balance``).
+        self.share = 1.0
+        # Seconds and conversations rendered here alongside the child, in all: a chunk's
+        # few conversations alone would overstate the cost (its queries cost the same).
+        self._local_seconds = 0.0
+        self._local_count = 0
+        self._latest: _Request | None = None  # the last request given to the child
+        # Conversations whose snapshots came from the child; those rendered here as the
+        # rest of a shared chunk; and those rendered here by ``_collect`` because the
+        # child failed (logged when the operation ends). Chunks whose snapshots were
+        # stale render in the usual way and are not counted.
         self.from_child = 0
+        self.alongside = 0
         self.rendered_here = 0
 
     @property
-    def renders_ahead(self) -> bool:
-        """True when the caller should pass the next chunk's ids (SQLite)."""
-        return self.db.is_sqlite
+    def chunks_ahead(self) -> int:
+        """How many of the next chunks' ids the caller should pass (SQLite)."""
+        return AHEAD if self.db.is_sqlite else 0
 
     def begin(self, tx: Tx) -> None:
         """Call first thing in a chunk's transaction, before it writes anything."""
-        if self.db.is_sqlite:
-            self._begun = (weakref.ref(tx), _sqlite_marker(_driver(tx)))
+        if not self.db.is_sqlite:
+            return
+        self._begun += 1
+        self._begun_tx = weakref.ref(tx)
+        marker = _sqlite_marker(_driver(tx))
+        if self._last_end != (self._begun - 1, marker):
+            # Something else committed since the last chunk (or it did not commit):
+            # what was rendered ahead before now may be stale.
+            self._clean_from = self._begun
+        tx.before_commit.append(partial(self._mark_end, self._begun, _driver(tx)))
 
-    def for_chunk(self, tx: Tx, ids: Sequence[int], upcoming: Sequence[int]) -> Rendered | None:
+    def _mark_end(self, number: int, driver: Any) -> None:
+        self._last_end = (number, _sqlite_marker(driver))
+
+    def for_chunk(
+        self, tx: Tx, ids: Sequence[int], upcoming: Sequence[Sequence[int]] = ()
+    ) -> Rendered | None:
         """In a chunk's transaction, after ``ids`` are locked: how to get their snapshots,
-        or None to render them here as usual. ``upcoming``: the next chunk's ids."""
+        or None to render them here as usual. ``upcoming``: the next chunks' ids, in
+        order (``chunks_ahead`` of them)."""
         if self.db.is_postgresql:
             # The first chunk renders here while the child starts (the next ones wait
             # for it if it has not started yet).
             first, self._first = self._first, False
-            future = None if first or not ids else self._submit(ids)
-            return None if future is None else self._collector(future)
-        begun, self._begun = self._begun, None
-        start = begun[1] if begun is not None and begun[0]() is tx else None
-        ahead, self._ahead = self._ahead, None
-        if upcoming:
-            future = self._submit(upcoming)
-            if future is not None:
-                self._ahead = _Ahead(frozenset(upcoming), weakref.ref(tx), future)
-                tx.before_commit.append(partial(_mark_end, self._ahead, _driver(tx)))
+            request = None if first or not ids else self._submit(ids)
+            return None if request is None else self._shared(tx, ids, request)
+        self._calls += 1
+        self._drop_stale(tx)
+        ahead = self._ahead.pop(self._calls, None)
+        for offset, chunk in enumerate(upcoming[:AHEAD], 1):
+            if chunk and self._calls + offset not in self._ahead:
+                request = self._submit(chunk)
+                if request is not None:
+                    issued_in = self._begun if self._begun_tx and self._begun_tx() is tx else -1
+                    self._ahead[self._calls + offset] = _Ahead(request, weakref.ref(tx), issued_in)
         if ahead is None:
             return None
-        if not ahead.still_valid(tx, start) or not ahead.ids.issuperset(ids):
-            # Something committed since (through this connection or another one).
-            ahead.future.cancel()
-            logger.info("snapshots rendered ahead are stale: rendering again")
-            return None
-        return self._collector(ahead.future)
+        return self._shared(tx, ids, ahead.request)
 
-    def _submit(self, ids: Sequence[int]) -> Future[list[Snapshot]] | None:
-        if self._gone:
+    def _drop_stale(self, tx: Tx) -> None:
+        """Forget what was rendered ahead that this transaction cannot use: anything asked
+        for before the last commit that was not a chunk's own (see ``begin``).
+
+        A request is good in the transaction that made it (atomic operations run in one),
+        and in later chunk transactions while no other commit came between: each
+        boundary's markers matched, so every commit since the request was a chunk's own,
+        which changes none of the later chunks' rows."""
+        begun = self._begun_tx is not None and self._begun_tx() is tx
+        for number, ahead in list(self._ahead.items()):
+            same_tx = ahead.tx() is tx
+            if not same_tx and not (begun and 0 <= self._clean_from <= ahead.issued_in):
+                del self._ahead[number]
+                ahead.request.future.cancel()
+                logger.info("snapshots rendered ahead are stale: rendering again")
+
+    def _submit(self, ids: Sequence[int]) -> _Request | None:
+        """Ask the child for its share of a chunk: the first of ``ids``; None while it is
+        still starting (a large chunk renders here rather than wait) or after it failed."""
+        if self._gone or (len(ids) >= balance.SPLIT_FROM and not self._started.done()):
             return None
+        part = list(ids[: balance.child_count(self.share, len(ids))])
         try:
-            return self._pool.submit(_render, list(ids))
+            future = self._pool.submit(_render, part)
         except RuntimeError:  # BrokenProcessPool: the child died; render here from now on
             logger.warning("snapshot renderer is gone: rendering here from now on")
             self._gone = True
             return None
+        if self._latest is not None:
+            self._latest.followed_at = time.monotonic()
+        self._latest = _Request(frozenset(part), len(ids), future)
+        return self._latest
 
-    def _collector(self, future: Future[list[Snapshot]]) -> Rendered:
-        return lambda found: self._collect(future, found)
+    def _shared(self, tx: Tx, ids: Sequence[int], request: _Request) -> Rendered:
+        """Render here, now (before the chunk deletes anything), what the child was not
+        asked for; the rest comes from the child when the chunk needs it."""
+        rest = [i for i in ids if i not in request.ids]
+        here: list[Snapshot] = []
+        if rest:
+            started = time.perf_counter()
+            here = snapshots.read(tx.conn, rest)
+            self._local_seconds += time.perf_counter() - started
+            self._local_count += len(rest)
+            self.alongside += len(here)
 
-    def _collect(self, future: Future[list[Snapshot]], found: list[int]) -> list[Snapshot]:
+        def rendered(found: list[int]) -> list[Snapshot]:
+            theirs = self._collect(request, [i for i in found if i in request.ids])
+            by_id = {s.conversation_id: s for s in chain(theirs, here)}
+            return [by_id[i] for i in found]
+
+        return rendered
+
+    def _collect(self, request: _Request, found: list[int]) -> list[Snapshot]:
+        asked = time.monotonic()
         try:
-            made = {s.conversation_id: s for s in future.result(RESULT_TIMEOUT_SECONDS)}
+            answer = request.future.result(RESULT_TIMEOUT_SECONDS)
+            self._rebalance(request, answer, asked)
+            made = {s.conversation_id: s for s in answer.snapshots}
             if all(i in made for i in found):
                 self.from_child += len(found)
                 return [made[i] for i in found]
@@ -199,22 +296,39 @@ class RenderAhead:
         with self.db.read() as conn:
             return snapshots.read(conn, found)
 
+    def _rebalance(self, request: _Request, answer: Rendering, asked: float) -> None:
+        if not request.ids:
+            return
+        child_cost = answer.busy / len(request.ids)
+        self.share = balance.next_share(
+            self.share,
+            request.chunk,
+            balance.gap(answer.finished_at, asked, request.followed_at),
+            child_cost=child_cost,
+            local_cost=(
+                self._local_seconds / self._local_count if self._local_count else child_cost
+            ),
+        )
+
     def _give_up(self) -> None:
         """Stop using the child for this operation, and stop it even if it is stuck."""
         self._gone = True
-        self._ahead = None
+        self._ahead.clear()
         self._stop(kill=True)
 
     def close(self) -> None:
         """Stop the child: it may finish a chunk rendered ahead for nothing (the operation
         ended early), but one that does not stop within ``CLOSE_TIMEOUT_SECONDS`` is killed."""
         logger.info(
-            "snapshots rendered by the child process: %d; here, after it failed: %d",
+            "snapshots rendered by the child process: %d; here, alongside it: %d;"
+            " here, after it failed: %d; the child's final share of a chunk: %.2f",
             self.from_child,
+            self.alongside,
             self.rendered_here,
+            self.share,
         )
-        if self._ahead is not None:
-            self._ahead.future.cancel()
+        for ahead in self._ahead.values():
+            ahead.request.future.cancel()
         self._stop(kill=False)
         if self.db.is_sqlite:
             _truncate_wal(self.db)
@@ -274,10 +388,6 @@ def _sqlite_marker(driver: Any) -> tuple[Any, int, int]:
     """
     (version,) = driver.execute("PRAGMA data_version").fetchone()
     return (driver, int(version), int(driver.total_changes))
-
-
-def _mark_end(ahead: _Ahead, driver: Any) -> None:
-    ahead.end = _sqlite_marker(driver)
 
 
 @contextmanager

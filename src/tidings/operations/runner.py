@@ -106,12 +106,12 @@ class Runner:
             if self._stopped(tx, op):
                 return True
             size = self.settings.operation_chunk_size
-            # Rendering ahead needs the next chunk's items too.
-            ahead = renderer is not None and renderer.renders_ahead
-            found = store.next_items(tx.conn, op_id, 2 * size if ahead else size, cursor.after)
-            items, upcoming = found[:size], found[size:]
+            # Rendering ahead needs the next chunks' items too.
+            ahead = 0 if renderer is None else renderer.chunks_ahead
+            found = store.next_items(tx.conn, op_id, (1 + ahead) * size, cursor.after)
+            items = found[:size]
             if items:
-                self._apply(tx, op, items, renderer, upcoming)
+                self._apply(tx, op, items, renderer, _chunks(found[size:], size))
             # Positions run 0 .. total-1, so the last one says whether anything is left.
             if not items or items[-1][0] >= op.total - 1:
                 self._complete(tx, op_id)
@@ -125,9 +125,11 @@ class Runner:
             op = self._owned(tx, op_id)
             items = store.next_items(tx.conn, op_id, None)
             size = self.settings.operation_chunk_size
+            ahead = 0 if renderer is None else renderer.chunks_ahead
             for start in range(0, len(items), size):
                 chunk = items[start : start + size]
-                self._apply(tx, op, chunk, renderer, items[start + size : start + 2 * size])
+                upcoming = items[start + size : start + (1 + ahead) * size]
+                self._apply(tx, op, chunk, renderer, _chunks(upcoming, size))
             self._complete(tx, op_id)
         return True
 
@@ -137,15 +139,17 @@ class Runner:
         op: Any,
         items: Sequence[tuple[int, int]],
         renderer: RenderAhead | None = None,
-        upcoming: Sequence[tuple[int, int]] = (),
+        upcoming: Sequence[Sequence[tuple[int, int]]] = (),
     ) -> None:
         ids = [cid for _, cid in items]
         existing = set(lock_ids(tx.conn, ids))
         present = [i for i in ids if i in existing]
         if renderer is not None:
             # Only for PRE_CHANGE_SNAPSHOTS (render_ahead.for_operation): snapshots from the
-            # child process, this chunk's or, rendered during the last chunk, this one's.
-            rendered = renderer.for_chunk(tx, present, [cid for _, cid in upcoming])
+            # child process, rendered during this chunk or (SQLite) during an earlier one.
+            rendered = renderer.for_chunk(
+                tx, present, [[cid for _, cid in chunk] for chunk in upcoming]
+            )
             changed = actions.delete_forever(tx, present, rendered)
         else:
             changed = actions.ACTIONS[op.action](tx, present, op.params, op.by_user_id)
@@ -275,3 +279,7 @@ class WorkerThread:
                 busy = False
             if not busy:
                 self.waiter.wait(self.poll)
+
+
+def _chunks(items: Sequence[tuple[int, int]], size: int) -> list[Sequence[tuple[int, int]]]:
+    return [items[start : start + size] for start in range(0, len(items), size)]
