@@ -27,7 +27,7 @@ from tidings.db.engine import Database
 from tidings.desk import lifecycle, snapshots
 from tidings.events import payloads
 from tidings.events.outbox import transaction
-from tidings.operations import render_ahead
+from tidings.operations import balance, render_ahead
 from tidings.operations.render_ahead import RenderAhead
 
 
@@ -194,6 +194,69 @@ def test_a_commit_between_chunks_is_not_missed(database_url: str, how: str) -> N
         assert renamed["customer"]["lastName"] == "Later"
         assert renderer.from_child == (2 if db.is_sqlite else 4)  # PostgreSQL: not chunk 1
         assert renderer.rendered_here == 0
+
+
+@pytest.mark.parametrize("rename", [False, True])
+def test_two_chunks_ahead_a_commit_reaches_the_second(database_url: str, rename: bool) -> None:
+    """SQLite asks for chunks k+1 and k+2 during chunk k. A commit by someone else after
+    chunk k makes both stale, not only the next one: here the rename touches chunk k+2's
+    conversation, and its event shows the rename. Without a commit, both are used."""
+    with desk_app(database_url) as desk:
+        db = desk.ctx.db
+        _, ids = build(desk, 8)
+        expected = stored_json(db, ids)
+        renderer = RenderAhead(db)
+        try:
+            renderer._started.result()
+            assert delete_chunk(db, renderer, ids[0:2], ids[2:4], ids[4:6]) is None
+            settle(renderer)  # ids[2:6] rendered as they are
+            if rename:
+                rename_customer(desk, ids[4], "other")
+            second = delete_chunk(db, renderer, ids[2:4], ids[4:6], ids[6:8])
+            assert (second is None) is (db.is_sqlite and rename)
+            settle(renderer)
+            assert delete_chunk(db, renderer, ids[4:6], ids[6:8]) is not None
+            assert delete_chunk(db, renderer, ids[6:8]) is not None
+        finally:
+            renderer.close()
+        logged = logged_payloads(db, "convo.deleted_forever")
+        assert sorted(logged) == sorted(ids)
+        customer = orjson.loads(logged[ids[4]])["customer"]
+        assert (customer["firstName"] == "Renamed") is rename
+        if not rename:
+            assert logged == expected
+        # Chunks 2-4 from the child, but SQLite renders chunk 2 here when it is stale.
+        assert renderer.from_child == (4 if db.is_sqlite and rename else 6)
+        assert renderer.rendered_here == 0
+
+
+def test_a_chunk_shared_with_the_child_gives_the_same_bytes(
+    database_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Each chunk split between the child (its share, the first conversations) and this
+    process (the rest, read in the chunk's transaction before it deletes)."""
+    monkeypatch.setattr(balance, "SPLIT_FROM", 2)  # chunks of 2 are split...
+    monkeypatch.setattr(balance, "DAMPING", 0.0)  # ... and the share stays at one half
+    with desk_app(database_url) as desk:
+        db = desk.ctx.db
+        _, ids = build(desk, 6)
+        expected = stored_json(db, ids)
+        renderer = RenderAhead(db)
+        renderer.share = 0.5
+        try:
+            renderer._started.result()
+            for start in (0, 2, 4):
+                chunk = ids[start : start + 2]
+                delete_chunk(
+                    db, renderer, chunk, ids[start + 2 : start + 4], ids[start + 4 : start + 6]
+                )
+                settle(renderer)
+        finally:
+            renderer.close()
+        assert logged_payloads(db, "convo.deleted_forever") == expected
+        # The first chunk renders here in full; the other two, one conversation each.
+        assert (renderer.from_child, renderer.alongside, renderer.rendered_here) == (2, 2, 0)
+        assert renderer.share == 0.5
 
 
 def first_chunk_then(db: Database, renderer: RenderAhead, ids: list[int], sig: int) -> int:

@@ -1,0 +1,68 @@
+"""The child's share of a chunk: how it is split, and how it follows what was measured."""
+
+from __future__ import annotations
+
+import pytest
+
+from tidings.operations import balance
+from tidings.operations.balance import MIN_SHARE, SPLIT_FROM, child_count, gap, next_share
+
+
+def test_small_chunks_go_to_the_child_whole() -> None:
+    assert child_count(0.3, SPLIT_FROM - 1) == SPLIT_FROM - 1
+    assert child_count(0.3, 2) == 2
+
+
+def test_large_chunks_are_split_by_the_share() -> None:
+    assert child_count(1.0, 500) == 500
+    assert child_count(0.8, 500) == 400
+    assert child_count(0.001, 500) == 1  # the child always gets something
+
+
+def test_gap_is_the_workers_wait_when_the_child_was_late() -> None:
+    assert gap(finished=10.5, asked=10.2, next_asked=None) == pytest.approx(-0.3)
+    assert gap(finished=10.5, asked=10.2, next_asked=9.0) == pytest.approx(-0.3)
+
+
+def test_gap_is_the_childs_idle_time_when_it_was_early() -> None:
+    # PostgreSQL: no next request yet, so idle from finishing until the worker asked.
+    assert gap(finished=10.0, asked=10.2, next_asked=None) == pytest.approx(0.2)
+    # SQLite: the next request came in before the worker asked: idle until then only.
+    assert gap(finished=10.0, asked=10.2, next_asked=10.05) == pytest.approx(0.05)
+    # ... or before the child was done: never idle.
+    assert gap(finished=10.0, asked=10.2, next_asked=9.9) == 0.0
+
+
+def test_a_wait_moves_conversations_to_the_worker() -> None:
+    # 10 ms of waiting at 60 + 40 us a conversation: 100 conversations would close the
+    # gap; half of them move (damping), out of 500: the share drops by 0.1.
+    assert next_share(1.0, 500, -0.010, 60e-6, 40e-6) == pytest.approx(0.9)
+
+
+def test_idle_time_moves_conversations_to_the_child() -> None:
+    assert next_share(0.5, 500, 0.010, 60e-6, 40e-6) == pytest.approx(0.6)
+
+
+def test_the_share_stays_within_bounds() -> None:
+    assert next_share(0.9, 500, 5.0, 60e-6, 40e-6) == 1.0
+    assert next_share(0.3, 500, -5.0, 60e-6, 40e-6) == MIN_SHARE
+
+
+def test_small_chunks_and_unknown_costs_leave_the_share_alone() -> None:
+    assert next_share(0.7, SPLIT_FROM - 1, -1.0, 60e-6, 40e-6) == 0.7
+    assert next_share(0.7, 500, -1.0, 0.0, 0.0) == 0.7
+
+
+def test_repeated_chunks_converge_on_the_balance() -> None:
+    """A worker with 20 ms of its own work per chunk, rendering at 40 us a conversation,
+    and a child at 80 us: the share settles where both are done together,
+    s * n * child = other + (1 - s) * n * local."""
+    n, child_cost, local_cost, other = 500, 80e-6, 40e-6, 0.020
+    share = 1.0
+    for _ in range(40):
+        child_time = share * n * child_cost
+        worker_time = other + (1 - share) * n * local_cost
+        share = next_share(share, n, worker_time - child_time, child_cost, local_cost)
+    balanced = (other + n * local_cost) / (n * (child_cost + local_cost))
+    assert share == pytest.approx(balanced, abs=0.01)
+    assert balance.DAMPING < 1  # the reason it takes a few chunks
