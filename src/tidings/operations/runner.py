@@ -35,9 +35,11 @@ logger = logging.getLogger("tidings.operations")
 
 @dataclass
 class Cursor:
-    """The last item position this runner committed (-1: find the first one left)."""
+    """The last item position this runner committed (-1: find the first one left), and
+    the items after it that it has already read (the chunks rendered ahead)."""
 
     after: int = -1
+    read_ahead: Sequence[tuple[int, int]] = ()
 
 
 class LeaseLost(Exception):
@@ -108,7 +110,7 @@ class Runner:
             size = self.settings.operation_chunk_size
             # Rendering ahead needs the next chunks' items too.
             ahead = 0 if renderer is None else renderer.chunks_ahead
-            found = store.next_items(tx.conn, op_id, (1 + ahead) * size, cursor.after)
+            found = self._next_items(tx, op_id, cursor, (1 + ahead) * size)
             items = found[:size]
             if items:
                 self._apply(tx, op, items, renderer, _chunks(found[size:], size))
@@ -116,9 +118,21 @@ class Runner:
             if not items or items[-1][0] >= op.total - 1:
                 self._complete(tx, op_id)
                 return True
-            self._progress(tx, op_id)
-        cursor.after = items[-1][0]  # only once the chunk has committed
+            self._progress(tx, op)
+        # Only once the chunk has committed: the items after it are still to do, and no
+        # other worker touches them while this one holds the lease.
+        cursor.after, cursor.read_ahead = items[-1][0], found[size:]
         return False
+
+    def _next_items(
+        self, tx: Tx, op_id: str, cursor: Cursor, count: int
+    ) -> Sequence[tuple[int, int]]:
+        """The next ``count`` items after the cursor, reading only those not read yet."""
+        known = cursor.read_ahead
+        if len(known) >= count:
+            return known[:count]
+        after = known[-1][0] if known else cursor.after
+        return [*known, *store.next_items(tx.conn, op_id, count - len(known), after)]
 
     def _run_atomic(self, op_id: str, renderer: RenderAhead | None) -> bool:
         with transaction(self.db, self.clock, op_id) as tx:
@@ -165,11 +179,11 @@ class Runner:
             lease_until=self.lease_until(tx.now),
         )
 
-    def _progress(self, tx: Tx, op_id: str) -> None:
-        op = store.get(tx.conn, op_id)
+    def _progress(self, tx: Tx, op: Any) -> None:
+        """At most once a second; ``op`` as read when the chunk began."""
         if op.last_progress_at is None or tx.now - op.last_progress_at >= timedelta(seconds=1):
-            store.set_fields(tx.conn, op_id, last_progress_at=tx.now)
-            self._emit(tx, "operation.progress", op_id)
+            store.set_fields(tx.conn, op.id, last_progress_at=tx.now)
+            self._emit(tx, "operation.progress", op.id)
 
     def _complete(self, tx: Tx, op_id: str) -> None:
         digest = store.items_digest(tx.conn, op_id, "changed")
@@ -225,9 +239,11 @@ class Runner:
             return None
 
     def _owned(self, tx: Tx, op_id: str) -> Any:
-        if not store.hold_lease(tx.conn, op_id, self.owner, self.lease_until(tx.now)):
+        """The operation, its lease extended (and its row locked) in ``tx``."""
+        op = store.hold_lease(tx.conn, op_id, self.owner, self.lease_until(tx.now))
+        if op is None:
             raise LeaseLost(op_id)
-        return store.get(tx.conn, op_id, lock=True)
+        return op
 
     def _load(self, op_id: str) -> Any:
         with self.db.read() as conn:

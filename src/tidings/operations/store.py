@@ -131,14 +131,15 @@ def claim(conn: Connection, owner: str, now: datetime, until: datetime) -> str |
     return str(op_id)
 
 
-def hold_lease(conn: Connection, op_id: str, owner: str, until: datetime) -> bool:
-    """Extend our lease; False when another worker has taken the operation over."""
-    result = conn.execute(
+def hold_lease(conn: Connection, op_id: str, owner: str, until: datetime) -> Any:
+    """Extend our lease and return the operation, its row now locked until the end of the
+    transaction; None when another worker has taken the operation over."""
+    return conn.execute(
         update(operations)
         .where(operations.c.id == op_id, operations.c.lease_owner == owner)
         .values(lease_until=until)
-    )
-    return result.rowcount == 1
+        .returning(*operations.c)
+    ).first()
 
 
 def next_items(
