@@ -6,7 +6,7 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, func, insert, or_, select, text, update
+from sqlalchemy import Connection, func, insert, or_, select, update
 
 from tidings.clock import isoformat
 from tidings.db import raw
@@ -183,12 +183,13 @@ def mark(
         # Some items are in no list: name them through their complement.
         whens.append(f"WHEN conversation_id NOT IN ({inline_ids(named)}) THEN 'unchanged'")
     outcome = f"CASE {' '.join(whens)} ELSE '{default}' END" if whens else f"'{default}'"
-    conn.execute(
-        text(
-            f"UPDATE operation_items SET outcome = {outcome} WHERE operation_id = :op"
-            " AND position BETWEEN :first AND :last AND outcome IS NULL"
+    raw.execute(
+        conn,
+        Statement(
+            f"UPDATE operation_items SET outcome = {outcome} WHERE operation_id = ?"
+            " AND position BETWEEN ? AND ? AND outcome IS NULL",
+            (op_id, min(positions), max(positions)),
         ),
-        {"op": op_id, "first": min(positions), "last": max(positions)},
     )
 
 
@@ -201,15 +202,15 @@ def add_counts(
     failed: int,
     lease_until: datetime,
 ) -> None:
-    conn.execute(
-        update(operations)
-        .where(operations.c.id == op_id)
-        .values(
-            processed=operations.c.processed + processed,
-            succeeded=operations.c.succeeded + succeeded,
-            failed=operations.c.failed + failed,
-            lease_until=lease_until,
-        )
+    """Once per chunk, so plain text (``tidings.db.raw``): SQLAlchemy Core took ~0.4 ms a
+    call here, against ~20 us."""
+    raw.execute(
+        conn,
+        Statement(
+            "UPDATE operations SET processed = processed + ?, succeeded = succeeded + ?,"
+            " failed = failed + ?, lease_until = ? WHERE id = ?",
+            (processed, succeeded, failed, raw.bind(lease_until, conn.dialect.name), op_id),
+        ),
     )
 
 
