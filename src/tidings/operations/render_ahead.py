@@ -10,15 +10,21 @@ process renders them, with its own connection, while this one deletes and commit
   (``FOR UPDATE``, which also blocks new threads and attachments: their foreign keys need
   a key-share lock), so the child reads them, in one ``REPEATABLE READ`` snapshot taken
   after the lock, while this connection deletes them.
-- **SQLite**, one chunk ahead: the child is asked for chunk k+1's snapshots during chunk
-  k's transaction, and reads them at some moment between chunk k's ``BEGIN`` and chunk
-  k+1's ``COMMIT``. Only three kinds of commit can fall in that window: chunk k's own,
-  which changes none of chunk k+1's rows (a snapshot depends only on its conversation's
-  rows and on users and customers; see ``tidings.desk.snapshots``); commits by other
-  connections, which move ``PRAGMA data_version``; and writes by someone else through this
-  pooled connection, which move its ``total_changes``. Both counters are read as chunk k
-  commits and again as chunk k+1 begins (``begin``); if anything moved, or chunk k+1 runs
-  on another connection, its snapshots are rendered again, in its own transaction.
+- **SQLite**, ahead: during chunk k the child is asked for chunks k+1 and k+2 (ADR 0012),
+  and reads each at some moment between the request and that chunk's ``COMMIT``. Only
+  three kinds of commit can fall in that window: the chunks' own, which change none of
+  the later chunks' rows (a snapshot depends only on its conversation's rows and on users
+  and customers; see ``tidings.desk.snapshots``); commits by other connections, which
+  move ``PRAGMA data_version``; and writes by someone else through this pooled
+  connection, which move its ``total_changes``. Both counters are read as each chunk
+  commits and again as the next one begins (``begin``); if anything moved, or the next
+  chunk runs on another connection, what was asked for before is stale and rendered
+  again, in the chunk's own transaction.
+
+Each chunk is shared (``tidings.operations.balance``): the child renders the first part
+of it, and this process renders the rest in the chunk's transaction, before deleting
+anything. The child's share follows what each chunk measured, so that neither process
+waits for the other.
 
 Anything that goes wrong with the child (it died, it raised, it did not answer within
 ``RESULT_TIMEOUT_SECONDS``) makes this process render the chunk itself, from a second
