@@ -39,43 +39,53 @@ def _outcomes(db: Database, op_id: str) -> dict[int, str | None]:
     return {r[0]: r[1] for r in rows}
 
 
+def _next_position(db: Database, op_id: str) -> int:
+    with db.read() as conn:
+        return int(store.get(conn, op_id).next_position)
+
+
 @pytest.mark.parametrize(
-    ("outcomes", "expected"),
+    ("unchanged", "missing", "expected"),
     [
-        # Everything changed: no id list in the SQL at all.
-        ({"changed": [10, 11, 12, 13], "missing": []}, "cccc"),
-        # Most changed, one in no list: named through the complement.
-        ({"changed": [10, 11, 13], "missing": []}, "ccuc"),
+        # Everything changed: no outcome written at all.
+        ([], [], "cccc"),
+        # One unchanged.
+        ([12], [], "ccuc"),
         # Changed, missing and unchanged in one chunk.
-        ({"changed": [10, 11], "missing": [13]}, "ccum"),
+        ([12], [13], "ccum"),
         # Mostly missing.
-        ({"changed": [12], "missing": [10, 11, 13]}, "mmcm"),
-        # Nothing named: all unchanged.
-        ({"changed": [], "missing": []}, "uuuu"),
+        ([], [10, 11, 13], "mmcm"),
+        # All unchanged.
+        ([10, 11, 12, 13], [], "uuuu"),
     ],
 )
-def test_mark_records_every_outcome_of_a_chunk(
-    db: Database, outcomes: dict[str, list[int]], expected: str
+def test_a_chunk_records_the_exceptions_and_moves_the_cursor(
+    db: Database, unchanged: list[int], missing: list[int], expected: str
 ) -> None:
     op_id = _operation(db, [10, 11, 12, 13, 14, 15])
     with db.write() as conn:
         items = store.next_items(conn, op_id, 4)
         assert items == [(0, 10), (1, 11), (2, 12), (3, 13)]
-        store.mark(conn, op_id, [p for p, _ in items], outcomes)
-    names = {"c": "changed", "m": "missing", "u": "unchanged"}
+        store.record_chunk(
+            conn,
+            op_id,
+            [p for p, _ in items],
+            unchanged=unchanged,
+            missing=missing,
+            lease_until=NOW,
+        )
+    names = {"c": None, "m": "missing", "u": "unchanged"}  # changed: no outcome
     assert _outcomes(db, op_id) == {
         **{cid: names[code] for cid, code in zip([10, 11, 12, 13], expected, strict=True)},
         14: None,  # the next chunk is untouched
         15: None,
     }
+    assert _next_position(db, op_id) == 4
     with db.read() as conn:
-        assert store.next_items(conn, op_id, 10, 3) == [(4, 14), (5, 15)]
+        op = store.get(conn, op_id)
+        assert (op.processed, op.succeeded, op.failed) == (4, 4 - len(missing), len(missing))
+        assert store.next_items(conn, op_id, 10, op.next_position - 1) == [(4, 14), (5, 15)]
         changed = [cid for cid, code in zip([10, 11, 12, 13], expected, strict=True) if code == "c"]
-        assert store.items_digest(conn, op_id, "changed") == ids_digest(changed)
+        # Items 14 and 15 have no outcome either, but are not done yet.
+        assert store.changed_digest(conn, op_id) == ids_digest(changed)
         assert store.items_digest(conn, op_id) == ids_digest([10, 11, 12, 13, 14, 15])
-
-
-def test_mark_refuses_an_unknown_outcome(db: Database) -> None:
-    op_id = _operation(db, [10])
-    with db.write() as conn, pytest.raises(AssertionError):
-        store.mark(conn, op_id, [0], {"changed'; DROP TABLE events; --": [10]})

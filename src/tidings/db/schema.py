@@ -310,11 +310,17 @@ operations = Table(
     Column("created_at", UTCDateTime(), nullable=False),
     Column("started_at", UTCDateTime(), nullable=True),
     Column("finished_at", UTCDateTime(), nullable=True),
+    # Items before this position are done (migration 0003): see operation_items.outcome.
+    Column("next_position", Integer, nullable=False, default=0, server_default="0"),
     Index("ix_operations_status", "status"),
 )
 
 # The selection of an operation, frozen when it starts, so a resumed run after a
 # crash continues from the last committed chunk and never processes a row twice.
+# ``outcome``: 'missing' or 'unchanged' for a done item that did not change; NULL for
+# one that changed, or is not done yet (position >= operations.next_position). Only
+# the exceptions are written: a row update per conversation cost more than the rest
+# of the bookkeeping (migration 0003).
 operation_items = Table(
     "operation_items",
     metadata,

@@ -1,10 +1,11 @@
 """The operation runner: claims an operation under a lease and runs it chunk by chunk.
 
 Each chunk is one transaction holding the conversation changes, their events,
-the items' outcomes, the counters and (at most once a second) a progress event.
-A crash loses at most the chunk in flight, which rolled back whole; after the
-lease expires, any worker resumes at the first item without an outcome, so no
-conversation is processed twice and no event is duplicated.
+the outcomes of items that did not change, the counters, the position where the next
+chunk starts (``operations.next_position``) and (at most once a second) a progress
+event. A crash loses at most the chunk in flight, which rolled back whole; after the
+lease expires, any worker resumes at ``next_position``, so no conversation is
+processed twice and no event is duplicated.
 """
 
 from __future__ import annotations
@@ -35,8 +36,8 @@ logger = logging.getLogger("tidings.operations")
 
 @dataclass
 class Cursor:
-    """The last item position this runner committed (-1: find the first one left), and
-    the items after it that it has already read (the chunks rendered ahead)."""
+    """The last item position whose chunk committed, and the items after it that this
+    runner has already read (the chunks rendered ahead)."""
 
     after: int = -1
     read_ahead: Sequence[tuple[int, int]] = ()
@@ -83,7 +84,8 @@ class Runner:
                 if not self._check_stop(op_id):
                     self._guarded(op_id, lambda: self._run_atomic(op_id, renderer))
                 return
-            cursor = Cursor()
+            # Resume after the last chunk that committed (none: position -1).
+            cursor = Cursor(after=op.next_position - 1)
             while True:
                 done = self._guarded(op_id, lambda: self._run_chunk(op_id, cursor, renderer))
                 if done is None or done:
@@ -137,7 +139,7 @@ class Runner:
     def _run_atomic(self, op_id: str, renderer: RenderAhead | None) -> bool:
         with transaction(self.db, self.clock, op_id) as tx:
             op = self._owned(tx, op_id)
-            items = store.next_items(tx.conn, op_id, None)
+            items = store.next_items(tx.conn, op_id, None, op.next_position - 1)
             size = self.settings.operation_chunk_size
             ahead = 0 if renderer is None else renderer.chunks_ahead
             for start in range(0, len(items), size):
@@ -167,15 +169,14 @@ class Runner:
             changed = actions.delete_forever(tx, present, rendered)
         else:
             changed = actions.ACTIONS[op.action](tx, present, op.params, op.by_user_id)
-        missing = [i for i in ids if i not in existing]
-        store.mark(tx.conn, op.id, [p for p, _ in items], {"changed": changed, "missing": missing})
-        # Counted per chunk, in the chunk's transaction: the counters move with the work.
-        store.add_counts(
+        done = set(changed)
+        # In the chunk's transaction: the outcomes and counters move with the work.
+        store.record_chunk(
             tx.conn,
             op.id,
-            processed=len(ids),
-            succeeded=len(ids) - len(missing),
-            failed=len(missing),
+            [p for p, _ in items],
+            unchanged=[i for i in present if i not in done],
+            missing=[i for i in ids if i not in existing],
             lease_until=self.lease_until(tx.now),
         )
 
@@ -186,7 +187,7 @@ class Runner:
             self._emit(tx, "operation.progress", op.id)
 
     def _complete(self, tx: Tx, op_id: str) -> None:
-        digest = store.items_digest(tx.conn, op_id, "changed")
+        digest = store.changed_digest(tx.conn, op_id)
         self._finish(tx, op_id, "completed", digest=digest)
 
     def _finish(self, tx: Tx, op_id: str, status: str, **fields: Any) -> None:
