@@ -84,3 +84,20 @@ def test_migration_0003_carries_over_operations_under_way(db: Database) -> None:
         assert store.changed_digest(conn, "op_a") == ids_digest([10])
         assert store.changed_digest(conn, "op_b") == ids_digest([])
         assert store.next_items(conn, "op_a", None, 1) == [(2, 12), (3, 13)]
+    # And back: every item is still there (rebuilding the table on SQLite would cascade).
+    with db.engine.begin() as conn:
+        cfg.attributes["connection"] = conn
+        command.downgrade(cfg, "0002")
+    with db.read() as conn:
+        rows = conn.exec_driver_sql(
+            "SELECT operation_id, position, outcome FROM operation_items"
+            " ORDER BY operation_id, position"
+        ).all()
+    assert [tuple(r) for r in rows] == [
+        ("op_a", 0, "changed"),
+        ("op_a", 1, "missing"),
+        ("op_a", 2, None),
+        ("op_a", 3, None),
+        *[("op_b", p, None) for p in range(4)],
+    ]
+    migrate.upgrade(db)

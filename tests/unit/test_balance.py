@@ -4,8 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from tidings.operations import balance
-from tidings.operations.balance import MIN_SHARE, SPLIT_FROM, child_count, gap, next_share
+from tidings.operations.balance import DAMPING, MIN_SHARE, SPLIT_FROM, child_count, gap, next_share
 
 
 def test_small_chunks_go_to_the_child_whole() -> None:
@@ -34,13 +33,13 @@ def test_gap_is_the_childs_idle_time_when_it_was_early() -> None:
 
 
 def test_a_wait_moves_conversations_to_the_worker() -> None:
-    # 10 ms of waiting at 60 + 40 us a conversation: 100 conversations would close the
-    # gap; half of them move (damping), out of 500: the share drops by 0.1.
-    assert next_share(1.0, 500, -0.010, 60e-6, 40e-6) == pytest.approx(0.9)
+    # 10 ms of waiting at 60 + 40 us a conversation: 100 conversations of 500 would close
+    # the gap, and DAMPING of them move.
+    assert next_share(1.0, 500, -0.010, 60e-6, 40e-6) == pytest.approx(1.0 - DAMPING * 0.2)
 
 
 def test_idle_time_moves_conversations_to_the_child() -> None:
-    assert next_share(0.5, 500, 0.010, 60e-6, 40e-6) == pytest.approx(0.6)
+    assert next_share(0.5, 500, 0.010, 60e-6, 40e-6) == pytest.approx(0.5 + DAMPING * 0.2)
 
 
 def test_the_share_stays_within_bounds() -> None:
@@ -53,16 +52,28 @@ def test_small_chunks_and_unknown_costs_leave_the_share_alone() -> None:
     assert next_share(0.7, 500, -1.0, 0.0, 0.0) == 0.7
 
 
-def test_repeated_chunks_converge_on_the_balance() -> None:
-    """A worker with 20 ms of its own work per chunk, rendering at 40 us a conversation,
-    and a child at 80 us: the share settles where both are done together,
-    s * n * child = other + (1 - s) * n * local."""
+def _settle(lag: int, chunks: int = 60) -> list[float]:
+    """The share chunk after chunk, for a worker with 20 ms of its own work per chunk,
+    rendering at 40 us a conversation, and a child at 80 us; a share set now takes
+    effect ``lag`` chunks later (SQLite asks for chunks ahead)."""
     n, child_cost, local_cost, other = 500, 80e-6, 40e-6, 0.020
-    share = 1.0
-    for _ in range(40):
-        child_time = share * n * child_cost
-        worker_time = other + (1 - share) * n * local_cost
-        share = next_share(share, n, worker_time - child_time, child_cost, local_cost)
-    balanced = (other + n * local_cost) / (n * (child_cost + local_cost))
-    assert share == pytest.approx(balanced, abs=0.01)
-    assert balance.DAMPING < 1  # the reason it takes a few chunks
+    shares = [1.0] * (lag + 1)
+    for _ in range(chunks):
+        applied = shares[-1 - lag]
+        child_time = applied * n * child_cost
+        worker_time = other + (1 - applied) * n * local_cost
+        # Positive: the child was idle; negative: the worker waited (gap()).
+        shares.append(next_share(shares[-1], n, worker_time - child_time, child_cost, local_cost))
+    return shares
+
+
+# Both are done together when share * n * child = other + (1 - share) * n * local.
+BALANCED = (0.020 + 500 * 40e-6) / (500 * (80e-6 + 40e-6))
+
+
+@pytest.mark.parametrize("lag", [0, 2])
+def test_the_share_settles_where_both_are_done_together(lag: int) -> None:
+    """Within the chunk (PostgreSQL, no lag) and two chunks ahead (SQLite): it converges
+    and stops moving. A step too large for the lag (DAMPING above ~0.62) would ring on."""
+    shares = _settle(lag)
+    assert all(s == pytest.approx(BALANCED, abs=0.01) for s in shares[-10:])

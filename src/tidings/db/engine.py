@@ -7,6 +7,7 @@ consistent snapshot. PostgreSQL uses READ COMMITTED and row locks.
 
 from __future__ import annotations
 
+import sqlite3
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
@@ -57,11 +58,20 @@ def _json(value: Any) -> str:
     return orjson.dumps(value).decode()
 
 
+# UPDATE ... RETURNING (the operation runner's lease) came with SQLite 3.35.
+SQLITE_AT_LEAST = (3, 35)
+
+
 def _make_engine(url: str, pool_size: int) -> Engine:
     json_kwargs: dict[str, Any] = {"json_serializer": _json, "json_deserializer": orjson.loads}
     if not url.startswith("sqlite"):
         return create_engine(
             url, pool_size=pool_size, max_overflow=pool_size, pool_pre_ping=False, **json_kwargs
+        )
+    if sqlite3.sqlite_version_info < SQLITE_AT_LEAST:
+        raise RuntimeError(
+            f"Tidings needs SQLite {'.'.join(map(str, SQLITE_AT_LEAST))} or later"
+            f" (UPDATE ... RETURNING); this Python has {sqlite3.sqlite_version}"
         )
     memory = url in ("sqlite://", "sqlite:///:memory:")
     kwargs: dict[str, Any] = {

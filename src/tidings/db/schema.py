@@ -320,7 +320,8 @@ operations = Table(
 # ``outcome``: 'missing' or 'unchanged' for a done item that did not change; NULL for
 # one that changed, or is not done yet (position >= operations.next_position). Only
 # the exceptions are written: a row update per conversation cost more than the rest
-# of the bookkeeping (migration 0003).
+# of the bookkeeping (migration 0003). Items of operations that had finished before that
+# migration may still say 'changed'.
 operation_items = Table(
     "operation_items",
     metadata,

@@ -132,6 +132,8 @@ class _Request:
     future: Future[Rendering]
     # When the child was given its next request (time.monotonic()); None: not yet.
     followed_at: float | None = None
+    # Queued behind work that turned out stale: its timing says nothing about the share.
+    behind_stale: bool = False
 
 
 @dataclass
@@ -176,7 +178,10 @@ class RenderAhead:
         # few conversations alone would overstate the cost (its queries cost the same).
         self._local_seconds = 0.0
         self._local_count = 0
-        self._latest: _Request | None = None  # the last request given to the child
+        # The last request given to the child (weak: whoever will collect it holds it).
+        self._latest: weakref.ref[_Request] | None = None
+        # Stale requests the child may still be working on (they could not be cancelled).
+        self._stale_queued = False
         # Conversations whose snapshots came from the child; those rendered here as the
         # rest of a shared chunk; and those rendered here by ``_collect`` because the
         # child failed (logged when the operation ends). Chunks whose snapshots were
@@ -219,7 +224,7 @@ class RenderAhead:
             request = None if first or not ids else self._submit(ids)
             return None if request is None else self._shared(tx, ids, request)
         self._calls += 1
-        self._drop_stale(tx)
+        self._stale_queued = self._drop_stale(tx)
         ahead = self._ahead.pop(self._calls, None)
         for offset, chunk in enumerate(upcoming[:AHEAD], 1):
             if chunk and self._calls + offset not in self._ahead:
@@ -231,21 +236,24 @@ class RenderAhead:
             return None
         return self._shared(tx, ids, ahead.request)
 
-    def _drop_stale(self, tx: Tx) -> None:
+    def _drop_stale(self, tx: Tx) -> bool:
         """Forget what was rendered ahead that this transaction cannot use: anything asked
-        for before the last commit that was not a chunk's own (see ``begin``).
+        for before the last commit that was not a chunk's own (see ``begin``). True if the
+        child may still be rendering some of it.
 
         A request is good in the transaction that made it (atomic operations run in one),
         and in later chunk transactions while no other commit came between: each
         boundary's markers matched, so every commit since the request was a chunk's own,
         which changes none of the later chunks' rows."""
         begun = self._begun_tx is not None and self._begun_tx() is tx
+        busy = False
         for number, ahead in list(self._ahead.items()):
             same_tx = ahead.tx() is tx
             if not same_tx and not (begun and 0 <= self._clean_from <= ahead.issued_in):
                 del self._ahead[number]
-                ahead.request.future.cancel()
+                busy |= not ahead.request.future.cancel()
                 logger.info("snapshots rendered ahead are stale: rendering again")
+        return busy
 
     def _submit(self, ids: Sequence[int]) -> _Request | None:
         """Ask the child for its share of a chunk: the first of ``ids``; None while it is
@@ -259,10 +267,12 @@ class RenderAhead:
             logger.warning("snapshot renderer is gone: rendering here from now on")
             self._gone = True
             return None
-        if self._latest is not None:
-            self._latest.followed_at = time.monotonic()
-        self._latest = _Request(frozenset(part), len(ids), future)
-        return self._latest
+        latest = None if self._latest is None else self._latest()
+        if latest is not None:
+            latest.followed_at = time.monotonic()
+        request = _Request(frozenset(part), len(ids), future, behind_stale=self._stale_queued)
+        self._latest = weakref.ref(request)
+        return request
 
     def _shared(self, tx: Tx, ids: Sequence[int], request: _Request) -> Rendered:
         """Render here, now (before the chunk deletes anything), what the child was not
@@ -277,7 +287,8 @@ class RenderAhead:
             self.alongside += len(here)
 
         def rendered(found: list[int]) -> list[Snapshot]:
-            theirs = self._collect(request, [i for i in found if i in request.ids])
+            wanted = [i for i in found if i in request.ids]
+            theirs = self._collect(request, wanted) if wanted else []
             by_id = {s.conversation_id: s for s in chain(theirs, here)}
             return [by_id[i] for i in found]
 
@@ -303,7 +314,7 @@ class RenderAhead:
             return snapshots.read(conn, found)
 
     def _rebalance(self, request: _Request, answer: Rendering, asked: float) -> None:
-        if not request.ids:
+        if not request.ids or request.behind_stale:
             return
         child_cost = answer.busy / len(request.ids)
         self.share = balance.next_share(
