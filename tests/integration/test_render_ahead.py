@@ -175,8 +175,8 @@ def test_a_commit_between_chunks_is_not_missed(database_url: str, how: str) -> N
             assert delete_chunk(db, renderer, ids[0:2], ids[2:4]) is None
             settle(renderer)  # the child has rendered ids[2:4] as they are
             if db.is_sqlite:
-                assert renderer._last_end is not None
-                chunk_connection = renderer._last_end[1][0]
+                assert renderer._chain._last_end is not None
+                chunk_connection = renderer._chain._last_end[1][0]
             driver = rename_customer(desk, ids[2], how)
             if db.is_sqlite and how != "api":
                 # Each of the two ways to notice is what catches it here.

@@ -147,6 +147,45 @@ class _Ahead:
     issued_in: int
 
 
+class _Chain:
+    """SQLite: which chunk transactions followed one another with nothing else committed
+    between them.
+
+    Each chunk transaction gets a number when it begins. Its marker (``_sqlite_marker``)
+    is read as it is about to commit, and the next one's as it begins: if they differ,
+    someone else committed in between (or the chunk did not commit), and the chain is
+    broken there. Work asked for in transaction ``n`` may be used in a later transaction
+    while the chain has not been broken since ``n``: every commit in between was a chunk's
+    own, which changes none of the later chunks' rows.
+    """
+
+    def __init__(self) -> None:
+        self.begun = 0  # chunk transactions begun
+        self._current: weakref.ref[Tx] | None = None
+        self._unbroken_from = 0
+        self._last_end: tuple[int, tuple[Any, int, int]] | None = None
+
+    def begin(self, tx: Tx) -> None:
+        """First thing in a chunk's transaction, before it writes anything."""
+        self.begun += 1
+        self._current = weakref.ref(tx)
+        driver = _driver(tx)
+        if self._last_end != (self.begun - 1, _sqlite_marker(driver)):
+            self._unbroken_from = self.begun
+        tx.before_commit.append(partial(self._end, self.begun, driver))
+
+    def _end(self, number: int, driver: Any) -> None:
+        self._last_end = (number, _sqlite_marker(driver))
+
+    def number(self, tx: Tx) -> int:
+        """``tx``'s number; -1 if it did not ``begin`` as a chunk (atomic operations)."""
+        return self.begun if self._current is not None and self._current() is tx else -1
+
+    def good_since(self, number: int, tx: Tx) -> bool:
+        """Whether ``tx`` may use what was asked for in chunk transaction ``number``."""
+        return self.number(tx) >= 0 and 0 <= self._unbroken_from <= number
+
+
 class RenderAhead:
     """One operation's snapshot renderer: a child process and the chunk it works on."""
 
@@ -159,16 +198,11 @@ class RenderAhead:
             initargs=(db.url,),
         )
         self._started = self._pool.submit(_ready)
-        # SQLite: requests for the next chunks, by chunk number (``for_chunk`` calls).
+        # SQLite: requests for the next chunks, by chunk number (``for_chunk`` calls),
+        # and whether each may still be used.
         self._ahead: dict[int, _Ahead] = {}
         self._calls = 0
-        # SQLite: chunk transactions begun, the last one, and the first of an unbroken
-        # run (nothing else committed between one and the next); the marker at the end
-        # of the last one to commit, with its number.
-        self._begun = 0
-        self._begun_tx: weakref.ref[Tx] | None = None
-        self._clean_from = 0
-        self._last_end: tuple[int, tuple[Any, int, int]] | None = None
+        self._chain = _Chain()
         self._gone = False  # the child failed: this operation renders here from now on
         self._first = True
         # The child's share of each chunk, and what this process pays per conversation
@@ -197,19 +231,8 @@ class RenderAhead:
 
     def begin(self, tx: Tx) -> None:
         """Call first thing in a chunk's transaction, before it writes anything."""
-        if not self.db.is_sqlite:
-            return
-        self._begun += 1
-        self._begun_tx = weakref.ref(tx)
-        marker = _sqlite_marker(_driver(tx))
-        if self._last_end != (self._begun - 1, marker):
-            # Something else committed since the last chunk (or it did not commit):
-            # what was rendered ahead before now may be stale.
-            self._clean_from = self._begun
-        tx.before_commit.append(partial(self._mark_end, self._begun, _driver(tx)))
-
-    def _mark_end(self, number: int, driver: Any) -> None:
-        self._last_end = (number, _sqlite_marker(driver))
+        if self.db.is_sqlite:
+            self._chain.begin(tx)
 
     def for_chunk(
         self, tx: Tx, ids: Sequence[int], upcoming: Sequence[Sequence[int]] = ()
@@ -218,8 +241,8 @@ class RenderAhead:
         or None to render them here as usual. ``upcoming``: the next chunks' ids, in
         order (``chunks_ahead`` of them)."""
         if self.db.is_postgresql:
-            # The first chunk renders here while the child starts (the next ones wait
-            # for it if it has not started yet).
+            # The first chunk renders here while the child starts (so do later ones of
+            # 50 or more conversations, until it has: see ``_submit``).
             first, self._first = self._first, False
             request = None if first or not ids else self._submit(ids)
             return None if request is None else self._shared(tx, ids, request)
@@ -230,26 +253,19 @@ class RenderAhead:
             if chunk and self._calls + offset not in self._ahead:
                 request = self._submit(chunk)
                 if request is not None:
-                    issued_in = self._begun if self._begun_tx and self._begun_tx() is tx else -1
+                    issued_in = self._chain.number(tx)
                     self._ahead[self._calls + offset] = _Ahead(request, weakref.ref(tx), issued_in)
         if ahead is None:
             return None
         return self._shared(tx, ids, ahead.request)
 
     def _drop_stale(self, tx: Tx) -> bool:
-        """Forget what was rendered ahead that this transaction cannot use: anything asked
-        for before the last commit that was not a chunk's own (see ``begin``). True if the
-        child may still be rendering some of it.
-
-        A request is good in the transaction that made it (atomic operations run in one),
-        and in later chunk transactions while no other commit came between: each
-        boundary's markers matched, so every commit since the request was a chunk's own,
-        which changes none of the later chunks' rows."""
-        begun = self._begun_tx is not None and self._begun_tx() is tx
+        """Forget what was asked for ahead that this transaction cannot use (``_Chain``); a
+        request is always good in the transaction that made it (atomic operations run in
+        one). True if the child may still be rendering some of what was dropped."""
         busy = False
         for number, ahead in list(self._ahead.items()):
-            same_tx = ahead.tx() is tx
-            if not same_tx and not (begun and 0 <= self._clean_from <= ahead.issued_in):
+            if ahead.tx() is not tx and not self._chain.good_since(ahead.issued_in, tx):
                 del self._ahead[number]
                 busy |= not ahead.request.future.cancel()
                 logger.info("snapshots rendered ahead are stale: rendering again")
