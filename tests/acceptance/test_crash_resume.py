@@ -168,6 +168,22 @@ def server(database_url: str, port: int, log: Path) -> Iterator[subprocess.Popen
         proc.wait(30)
 
 
+def operation(client: httpx.Client, op_id: str) -> dict[str, Any]:
+    r = client.get(f"/operations/{op_id}")
+    assert r.status_code == 200, r.text
+    body: dict[str, Any] = r.json()
+    return body
+
+
+def finished(client: httpx.Client, op_id: str) -> dict[str, Any]:
+    """The operation once it has completed or failed."""
+    done: dict[str, Any] = wait_for(
+        "the operation to complete",
+        lambda: (op := operation(client, op_id))["status"] in ("completed", "failed") and op,
+    )
+    return done
+
+
 def test_bulk_delete_resumes_after_sigkill(
     database_url: str, free_port: int, tmp_path: Path
 ) -> None:
@@ -175,13 +191,6 @@ def test_bulk_delete_resumes_after_sigkill(
     log = tmp_path / "server.log"
     base = f"http://127.0.0.1:{free_port}/api"
     client = httpx.Client(base_url=base, headers={"X-FreeScout-API-Key": KEY}, timeout=30)
-
-    def operation(op_id: str) -> dict[str, Any]:
-        r = client.get(f"/operations/{op_id}")
-        assert r.status_code == 200, r.text
-        body: dict[str, Any] = r.json()
-        return body
-
     try:
         with server(database_url, free_port, log) as proc:
             r = client.post("/operations", json={"action": "delete", "conversationIds": ids})
@@ -189,7 +198,7 @@ def test_bulk_delete_resumes_after_sigkill(
             op_id = r.json()["id"]
             at_kill = wait_for(
                 "the first chunk to commit",
-                lambda: (op := operation(op_id))["processed"] > 0 and op,
+                lambda: (op := operation(client, op_id))["processed"] > 0 and op,
             )
             proc.send_signal(signal.SIGKILL)
             proc.wait(30)
@@ -198,10 +207,7 @@ def test_bulk_delete_resumes_after_sigkill(
         assert at_kill["status"] == "running"
 
         with server(database_url, free_port, log):
-            done = wait_for(
-                "the operation to complete",
-                lambda: (op := operation(op_id))["status"] in ("completed", "failed") and op,
-            )
+            done = finished(client, op_id)
         assert done["status"] == "completed", done
     finally:
         client.close()
@@ -299,7 +305,7 @@ def test_bulk_delete_forever_resumes_after_sigkill_and_leaves_no_child(
             op_id = r.json()["id"]
             wait_for(
                 "the first chunk to commit",
-                lambda: client.get(f"/operations/{op_id}").json()["processed"] > 0,
+                lambda: operation(client, op_id)["processed"] > 0,
             )
             children = descendants(proc.pid)
             assert children, "no snapshot renderer running"
@@ -310,14 +316,7 @@ def test_bulk_delete_forever_resumes_after_sigkill_and_leaves_no_child(
         assert 0 < killed_at < TOTAL, f"killed too late to test anything: {killed_at}"
 
         with server(database_url, free_port, log):
-            done = wait_for(
-                "the operation to complete",
-                lambda: (
-                    (op := client.get(f"/operations/{op_id}").json())["status"]
-                    in ("completed", "failed")
-                    and op
-                ),
-            )
+            done = finished(client, op_id)
         assert done["status"] == "completed", done
     finally:
         client.close()

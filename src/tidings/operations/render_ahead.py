@@ -198,13 +198,12 @@ class RenderAhead:
             initargs=(db.url,),
         )
         self._started = self._pool.submit(_ready)
-        # SQLite: requests for the next chunks, by chunk number (``for_chunk`` calls),
-        # and whether each may still be used.
-        self._ahead: dict[int, _Ahead] = {}
+        # Chunks seen (``for_chunk`` calls); on SQLite, requests for the next ones by
+        # chunk number, and whether each may still be used.
         self._calls = 0
+        self._ahead: dict[int, _Ahead] = {}
         self._chain = _Chain()
         self._gone = False  # the child failed: this operation renders here from now on
-        self._first = True
         # The child's share of each chunk, and what this process pays per conversation
         # for the rest (``tidings.operations.balance``).
         self.share = 1.0
@@ -240,13 +239,12 @@ class RenderAhead:
         """In a chunk's transaction, after ``ids`` are locked: how to get their snapshots,
         or None to render them here as usual. ``upcoming``: the next chunks' ids, in
         order (``chunks_ahead`` of them)."""
+        self._calls += 1
         if self.db.is_postgresql:
             # The first chunk renders here while the child starts (so do later ones of
             # 50 or more conversations, until it has: see ``_submit``).
-            first, self._first = self._first, False
-            request = None if first or not ids else self._submit(ids)
+            request = None if self._calls == 1 or not ids else self._submit(ids)
             return None if request is None else self._shared(tx, ids, request)
-        self._calls += 1
         self._stale_queued = self._drop_stale(tx)
         ahead = self._ahead.pop(self._calls, None)
         for offset, chunk in enumerate(upcoming[:AHEAD], 1):

@@ -36,10 +36,10 @@ logger = logging.getLogger("tidings.operations")
 
 @dataclass
 class Cursor:
-    """The last item position whose chunk committed, and the items after it that this
-    runner has already read (the chunks rendered ahead)."""
+    """Items this runner has read beyond the chunk it last committed (the chunks rendered
+    ahead): still to do, and no other worker touches them while this one holds the lease.
+    Where the next chunk starts is the operation's ``next_position``."""
 
-    after: int = -1
     read_ahead: Sequence[tuple[int, int]] = ()
 
 
@@ -84,8 +84,7 @@ class Runner:
                 if not self._check_stop(op_id):
                     self._guarded(op_id, lambda: self._run_atomic(op_id, renderer))
                 return
-            # Resume after the last chunk that committed (none: position -1).
-            cursor = Cursor(after=op.next_position - 1)
+            cursor = Cursor()
             while True:
                 done = self._guarded(op_id, lambda: self._run_chunk(op_id, cursor, renderer))
                 if done is None or done:
@@ -111,8 +110,7 @@ class Runner:
                 return True
             size = self.settings.operation_chunk_size
             # Rendering ahead needs the next chunks' items too.
-            ahead = 0 if renderer is None else renderer.chunks_ahead
-            found = self._next_items(tx, op_id, cursor, (1 + ahead) * size)
+            found = self._next_items(tx, op, cursor.read_ahead, (1 + _ahead(renderer)) * size)
             items = found[:size]
             if items:
                 self._apply(tx, op, items, renderer, _chunks(found[size:], size))
@@ -121,30 +119,29 @@ class Runner:
                 self._complete(tx, op_id)
                 return True
             self._progress(tx, op)
-        # Only once the chunk has committed: the items after it are still to do, and no
-        # other worker touches them while this one holds the lease.
-        cursor.after, cursor.read_ahead = items[-1][0], found[size:]
+        cursor.read_ahead = found[size:]  # only once the chunk has committed
         return False
 
     def _next_items(
-        self, tx: Tx, op_id: str, cursor: Cursor, count: int
+        self, tx: Tx, op: Any, known: Sequence[tuple[int, int]], count: int
     ) -> Sequence[tuple[int, int]]:
-        """The next ``count`` items after the cursor, reading only those not read yet."""
-        known = cursor.read_ahead
+        """The next ``count`` items from ``op.next_position`` on, reading only those not
+        among ``known`` (read during the last chunk) yet."""
+        if not known or known[0][0] != op.next_position:
+            known = ()  # a new run, or read before a chunk that did not commit
         if len(known) >= count:
             return known[:count]
-        after = known[-1][0] if known else cursor.after
-        return [*known, *store.next_items(tx.conn, op_id, count - len(known), after)]
+        after = known[-1][0] if known else op.next_position - 1
+        return [*known, *store.next_items(tx.conn, op.id, count - len(known), after)]
 
     def _run_atomic(self, op_id: str, renderer: RenderAhead | None) -> bool:
         with transaction(self.db, self.clock, op_id) as tx:
             op = self._owned(tx, op_id)
             items = store.next_items(tx.conn, op_id, None, op.next_position - 1)
             size = self.settings.operation_chunk_size
-            ahead = 0 if renderer is None else renderer.chunks_ahead
             for start in range(0, len(items), size):
                 chunk = items[start : start + size]
-                upcoming = items[start + size : start + (1 + ahead) * size]
+                upcoming = items[start + size : start + (1 + _ahead(renderer)) * size]
                 self._apply(tx, op, chunk, renderer, _chunks(upcoming, size))
             self._complete(tx, op_id)
         return True
@@ -296,6 +293,11 @@ class WorkerThread:
                 busy = False
             if not busy:
                 self.waiter.wait(self.poll)
+
+
+def _ahead(renderer: RenderAhead | None) -> int:
+    """How many chunks beyond the current one the renderer wants to see."""
+    return 0 if renderer is None else renderer.chunks_ahead
 
 
 def _chunks(items: Sequence[tuple[int, int]], size: int) -> list[Sequence[tuple[int, int]]]:
