@@ -144,6 +144,35 @@ def insert_many(conn: Connection, sql: str, rows: Sequence[Sequence[Any]]) -> No
         conn.exec_driver_sql(sql if conn.dialect.name == "sqlite" else _for_psycopg(sql), rows)
 
 
+def copy_rows(
+    conn: Connection,
+    table: str,
+    columns: Sequence[tuple[str, str]],
+    rows: Sequence[Sequence[Any]],
+) -> None:
+    """PostgreSQL: append ``rows`` to ``table`` with a binary ``COPY ... FROM STDIN``,
+    inside the caller's transaction; ``columns`` are (name, PostgreSQL type) pairs.
+
+    Measured with 100,000 event rows of ~3.8 KB: one INSERT per row (executemany) cost
+    the server 2.4 s and the client 1.6 s; a text COPY 1.7 s and 0.5 s; a binary COPY,
+    which the server does not parse, 1.6 s and 0.5 s.
+    """
+    assert conn.dialect.name == "postgresql"
+    names = ", ".join(name for name, _ in columns)
+    sql = f"COPY {table} ({names}) FROM STDIN (FORMAT BINARY)"
+    driver_error = conn.dialect.loaded_dbapi.Error
+    cursor = conn.connection.cursor()
+    try:
+        with cursor.copy(sql) as copy:
+            copy.set_types([type_ for _, type_ in columns])
+            for row in rows:
+                copy.write_row(row)
+    except driver_error as exc:
+        raise DBAPIError.instance(sql, (), exc, driver_error) from exc
+    finally:
+        cursor.close()
+
+
 def execute(conn: Connection, statement: Statement | str) -> int:
     """Run a statement that returns no rows; its row count."""
     count = _run(conn, statement, fetch=False)

@@ -106,36 +106,41 @@ def append(conn: Connection, pending: list[PendingEvent]) -> None:
         conn.exec_driver_sql(f"SELECT pg_advisory_xact_lock({_APPEND_LOCK})")
     # The events of a transaction share a few timestamps (usually one): convert each once.
     stored = {t: raw.bind(t, conn.dialect.name) for t in {e.created_at for e in pending}}
-    raw.insert_many(
-        conn,
-        f"INSERT INTO events ({', '.join(_COLUMNS)}) VALUES ({', '.join('?' * len(_COLUMNS))})",
-        [
-            (
-                e.id,
-                e.type,
-                stored[e.created_at],
-                e.entity_type,
-                e.entity_id,
-                e.mailbox_id,
-                e.conversation_id,
-                e.operation_id,
-                e.payload,
-            )
-            for e in pending
-        ],
-    )
+    rows = [
+        (
+            e.id,
+            e.type,
+            stored[e.created_at],
+            e.entity_type,
+            e.entity_id,
+            e.mailbox_id,
+            e.conversation_id,
+            e.operation_id,
+            e.payload,
+        )
+        for e in pending
+    ]
+    if conn.dialect.name == "postgresql":
+        raw.copy_rows(conn, "events", _COLUMNS, rows)
+    else:
+        raw.insert_many(conn, _INSERT, rows)
 
 
+# The columns an append writes, with their PostgreSQL types (for its binary COPY).
 _COLUMNS = (
-    "id",
-    "type",
-    "created_at",
-    "entity_type",
-    "entity_id",
-    "mailbox_id",
-    "conversation_id",
-    "operation_id",
-    "payload",
+    ("id", "varchar"),
+    ("type", "varchar"),
+    ("created_at", "timestamp"),
+    ("entity_type", "varchar"),
+    ("entity_id", "int8"),
+    ("mailbox_id", "int8"),
+    ("conversation_id", "int8"),
+    ("operation_id", "varchar"),
+    ("payload", "text"),
+)
+_INSERT = (
+    f"INSERT INTO events ({', '.join(name for name, _ in _COLUMNS)})"
+    f" VALUES ({', '.join('?' * len(_COLUMNS))})"
 )
 
 
