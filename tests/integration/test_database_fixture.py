@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import orjson
 import pytest
 from alembic import command
 from sqlalchemy import func, select
@@ -9,6 +10,7 @@ from sqlalchemy import func, select
 from tidings.db import migrate
 from tidings.db.engine import Database
 from tidings.db.schema import settings_kv
+from tidings.events import payloads
 from tidings.operations import store
 from tidings.operations.confirm import ids_digest
 
@@ -36,23 +38,50 @@ def test_each_test_gets_its_own_database(db: Database) -> None:
 def test_database_is_migrated_to_head(db: Database) -> None:
     with db.read() as conn:
         revision = conn.exec_driver_sql("SELECT version_num FROM alembic_version").scalar_one()
-    assert revision == "0003"
+    assert revision == "0004"
 
 
-def test_event_payloads_compress_with_lz4_on_postgresql(db: Database) -> None:
+def test_event_payloads_are_stored_as_they_come_on_postgresql(db: Database) -> None:
+    """Migration 0004: bytea, and no second compression of the LZ4 blocks by TOAST."""
     if not db.is_postgresql:
-        pytest.skip("TOAST compression is PostgreSQL's")
+        pytest.skip("SQLite has storage classes, not column types")
     with db.read() as conn:
-        lz4 = conn.exec_driver_sql(
-            "SELECT 'lz4' = ANY(enumvals) FROM pg_settings WHERE name = 'default_toast_compression'"
-        ).scalar_one()
-        method = conn.exec_driver_sql(
-            "SELECT attcompression FROM pg_attribute"
+        type_, storage = conn.exec_driver_sql(
+            "SELECT atttypid::regtype::text, attstorage FROM pg_attribute"
             " WHERE attrelid = 'events'::regclass AND attname = 'payload'"
-        ).scalar_one()
-    if not lz4:
-        pytest.skip("this PostgreSQL is built without LZ4 (migration 0002 is a no-op)")
-    assert method == "l"  # lz4 (migration 0002)
+        ).one()
+    assert (type_, storage) == ("bytea", "e")  # e: EXTERNAL, out of line but uncompressed
+
+
+def test_migration_0004_compresses_existing_payloads(db: Database) -> None:
+    """Payloads written as text before 0004 read back as the same JSON after it, and after
+    going back."""
+    if not db.is_postgresql:
+        pytest.skip("0004 changes only PostgreSQL")
+    texts = [orjson.dumps({"n": n, "body": "é" * n}).decode() for n in (0, 10, 5000)]
+    cfg = migrate.alembic_config(db)
+    with db.engine.begin() as conn:
+        cfg.attributes["connection"] = conn
+        command.downgrade(cfg, "0003")
+    with db.write() as conn:
+        for n, text in enumerate(texts):
+            conn.exec_driver_sql(
+                "INSERT INTO events (id, type, created_at, entity_type, payload)"
+                " VALUES (%s, 'test', '2030-01-01 00:00:00', 'test', %s)",
+                (f"evt_{n}", text),
+            )
+    migrate.upgrade(db)
+    with db.read() as conn:
+        stored = [r[0] for r in conn.exec_driver_sql("SELECT payload FROM events ORDER BY seq")]
+    assert all(isinstance(value, bytes) for value in stored)
+    assert [payloads.json_of(value) for value in stored] == [t.encode() for t in texts]
+    with db.engine.begin() as conn:
+        cfg.attributes["connection"] = conn
+        command.downgrade(cfg, "0003")
+    with db.read() as conn:
+        back = [r[0] for r in conn.exec_driver_sql("SELECT payload FROM events ORDER BY seq")]
+    assert back == texts
+    migrate.upgrade(db)
 
 
 def test_migration_0003_carries_over_operations_under_way(db: Database) -> None:

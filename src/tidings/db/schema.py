@@ -280,7 +280,9 @@ events = Table(
     Column("mailbox_id", BigInteger, nullable=True),
     Column("conversation_id", BigInteger, nullable=True),
     Column("operation_id", String(32), nullable=True),
-    Column("payload", Text, nullable=False),
+    # JSON text or an LZ4 block (a BLOB) on SQLite, always an LZ4 block (bytea) on
+    # PostgreSQL: see tidings.events.payloads and ADR 0013.
+    Column("payload", Text().with_variant(LargeBinary(), "postgresql"), nullable=False),
     Index("ix_events_created_at", "created_at"),
     Index("ix_events_conversation_id", "conversation_id"),
     Index("ix_events_operation_id", "operation_id"),

@@ -136,7 +136,7 @@ _COLUMNS = (
     ("mailbox_id", "int8"),
     ("conversation_id", "int8"),
     ("operation_id", "varchar"),
-    ("payload", "text"),
+    ("payload", "bytea"),
 )
 _INSERT = (
     f"INSERT INTO events ({', '.join(name for name, _ in _COLUMNS)})"
