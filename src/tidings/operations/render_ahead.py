@@ -203,6 +203,8 @@ class RenderAhead:
         self._calls = 0
         self._ahead: dict[int, _Ahead] = {}
         self._chain = _Chain()
+        # PostgreSQL: requests for the chunk of a transaction begun ahead, by id(transaction).
+        self._held: dict[int, _Ahead] = {}
         self._gone = False  # the child failed: this operation renders here from now on
         # The child's share of each chunk, and what this process pays per conversation
         # for the rest (``tidings.operations.balance``).
@@ -225,8 +227,10 @@ class RenderAhead:
 
     @property
     def chunks_ahead(self) -> int:
-        """How many of the next chunks' ids the caller should pass (SQLite)."""
-        return AHEAD if self.db.is_sqlite else 0
+        """How many of the next chunks' items the caller should read: SQLite asks for the
+        next ``AHEAD`` through ``for_chunk``, PostgreSQL for the next one through
+        ``ask_ahead``."""
+        return AHEAD if self.db.is_sqlite else 1
 
     def begin(self, tx: Tx) -> None:
         """Call first thing in a chunk's transaction, before it writes anything."""
@@ -241,6 +245,9 @@ class RenderAhead:
         order (``chunks_ahead`` of them)."""
         self._calls += 1
         if self.db.is_postgresql:
+            held = self._held.pop(id(tx), None)
+            if held is not None and held.tx() is tx:
+                return self._shared(tx, ids, held.request)  # asked for ahead (``ask_ahead``)
             # The first chunk renders here while the child starts (so do later ones of
             # 50 or more conversations, until it has: see ``_submit``).
             request = None if self._calls == 1 or not ids else self._submit(ids)
@@ -256,6 +263,21 @@ class RenderAhead:
         if ahead is None:
             return None
         return self._shared(tx, ids, ahead.request)
+
+    def ask_ahead(self, holder: Tx, ids: Sequence[int]) -> None:
+        """PostgreSQL: ask the child now for the snapshots of the chunk that ``holder`` will
+        delete. ``holder`` is that chunk's transaction, begun while the current chunk runs,
+        and has locked ``ids``: nothing can change their rows until it commits, so the child
+        may read them before the current chunk has even committed (ADR 0014)."""
+        request = self._submit(ids) if ids else None
+        if request is not None:
+            self._held[id(holder)] = _Ahead(request, weakref.ref(holder), -1)
+
+    def drop_held(self, holder: Tx) -> None:
+        """``holder`` rolled back: what the child renders for it is of no use."""
+        held = self._held.pop(id(holder), None)
+        if held is not None:
+            held.request.future.cancel()
 
     def _drop_stale(self, tx: Tx) -> bool:
         """Forget what was asked for ahead that this transaction cannot use (``_Chain``); a
@@ -345,6 +367,7 @@ class RenderAhead:
         """Stop using the child for this operation, and stop it even if it is stuck."""
         self._gone = True
         self._ahead.clear()
+        self._held.clear()
         self._stop(kill=True)
 
     def close(self) -> None:
@@ -358,7 +381,7 @@ class RenderAhead:
             self.rendered_here,
             self.share,
         )
-        for ahead in self._ahead.values():
+        for ahead in chain(self._ahead.values(), self._held.values()):
             ahead.request.future.cancel()
         self._stop(kill=False)
         if self.db.is_sqlite:

@@ -16,12 +16,16 @@ import socket
 import threading
 import time
 from collections.abc import Sequence
+from contextlib import ExitStack
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
+from sqlalchemy.exc import OperationalError
+
 from tidings.clock import Clock
 from tidings.config import Settings
+from tidings.db import raw
 from tidings.db.engine import Database
 from tidings.desk.lifecycle import lock_ids
 from tidings.events import log as event_log
@@ -35,12 +39,31 @@ logger = logging.getLogger("tidings.operations")
 
 
 @dataclass
+class Begun:
+    """PostgreSQL: the next chunk's transaction, begun while the current chunk runs, with
+    the next chunk's conversations locked, so that the snapshot renderer can read them
+    meanwhile (ADR 0014). It touches the operation only once the current chunk committed."""
+
+    context: ExitStack  # holds the transaction: closing it commits
+    tx: Tx
+
+    def abandon(self) -> None:
+        """Roll it back."""
+        self.context.__exit__(_Abandoned, _Abandoned(), None)
+
+
+class _Abandoned(Exception):
+    """Rolls back a ``Begun`` transaction that is not needed after all."""
+
+
+@dataclass
 class Cursor:
     """Items this runner has read beyond the chunk it last committed (the chunks rendered
     ahead): still to do, and no other worker touches them while this one holds the lease.
     Where the next chunk starts is the operation's ``next_position``."""
 
     read_ahead: Sequence[tuple[int, int]] = ()
+    begun: Begun | None = None
 
 
 class LeaseLost(Exception):
@@ -85,10 +108,14 @@ class Runner:
                     self._guarded(op_id, lambda: self._run_atomic(op_id, renderer))
                 return
             cursor = Cursor()
-            while True:
-                done = self._guarded(op_id, lambda: self._run_chunk(op_id, cursor, renderer))
-                if done is None or done:
-                    return
+            try:
+                while True:
+                    done = self._guarded(op_id, lambda: self._run_chunk(op_id, cursor, renderer))
+                    if done is None or done:
+                        return
+            finally:
+                if cursor.begun is not None:  # the operation ended in the chunk before
+                    self._abandon(cursor.begun, renderer)
 
     # --- steps, each one transaction -------------------------------------------
 
@@ -102,25 +129,67 @@ class Runner:
     def _run_chunk(self, op_id: str, cursor: Cursor, renderer: RenderAhead | None = None) -> bool:
         """One chunk; True when the operation finished in this transaction: completed, or
         stopped (cancelled, timed out) before the chunk began."""
-        with transaction(self.db, self.clock, op_id) as tx:
-            if renderer is not None:
-                renderer.begin(tx)
-            op = self._owned(tx, op_id)
-            if self._stopped(tx, op):
-                return True
-            size = self.settings.operation_chunk_size
-            # Rendering ahead needs the next chunks' items too.
-            found = self._next_items(tx, op, cursor.read_ahead, (1 + _ahead(renderer)) * size)
-            items = found[:size]
-            if items:
-                self._apply(tx, op, items, renderer, _chunks(found[size:], size))
-            # Positions run 0 .. total-1, so the last one says whether anything is left.
-            if not items or items[-1][0] >= op.total - 1:
-                self._complete(tx, op_id)
-                return True
-            self._progress(tx, op)
-        cursor.read_ahead = found[size:]  # only once the chunk has committed
-        return False
+        begun, cursor.begun = cursor.begun, None
+        if begun is not None:
+            try:
+                free = _operation_row_free(begun.tx, op_id)
+            except BaseException:
+                self._abandon(begun, renderer)
+                raise
+            if not free:  # someone else holds it: wait for it without our rows locked
+                self._abandon(begun, renderer)
+                begun = None
+        following: Begun | None = None  # the next chunk's, once this one has begun it
+        try:
+            with ExitStack() as stack:
+                if begun is not None:
+                    stack.push(begun.context)
+                    tx = begun.tx
+                else:
+                    tx = stack.enter_context(transaction(self.db, self.clock, op_id))
+                if renderer is not None:
+                    renderer.begin(tx)
+                op = self._owned(tx, op_id)
+                if self._stopped(tx, op):
+                    return True
+                size = self.settings.operation_chunk_size
+                # Rendering ahead needs the next chunks' items too.
+                found = self._next_items(tx, op, cursor.read_ahead, (1 + _ahead(renderer)) * size)
+                items = found[:size]
+                if renderer is not None and self.db.is_postgresql and found[size:]:
+                    following = self._begin(op_id, found[size : 2 * size], renderer)
+                if items:
+                    self._apply(tx, op, items, renderer, _chunks(found[size:], size))
+                # Positions run 0 .. total-1, so the last one says whether anything is left.
+                if not items or items[-1][0] >= op.total - 1:
+                    self._complete(tx, op_id)
+                    return True
+                self._progress(tx, op)
+            # Committed.
+            cursor.read_ahead = found[size:]
+            cursor.begun, following = following, None
+            return False
+        finally:
+            if following is not None:  # this chunk failed, or ended the operation
+                self._abandon(following, renderer)
+
+    def _begin(self, op_id: str, items: Sequence[tuple[int, int]], renderer: RenderAhead) -> Begun:
+        """PostgreSQL: begin the next chunk's transaction now, lock its conversations and
+        ask the renderer for their snapshots (ADR 0014)."""
+        context = ExitStack()
+        tx = context.enter_context(transaction(self.db, self.clock, op_id))
+        begun = Begun(context, tx)
+        try:
+            renderer.ask_ahead(tx, lock_ids(tx.conn, [cid for _, cid in items]))
+        except BaseException:
+            begun.abandon()
+            raise
+        return begun
+
+    def _abandon(self, begun: Begun, renderer: RenderAhead | None) -> None:
+        if renderer is not None:
+            renderer.drop_held(begun.tx)
+        begun.abandon()
 
     def _next_items(
         self, tx: Tx, op: Any, known: Sequence[tuple[int, int]], count: int
@@ -293,6 +362,27 @@ class WorkerThread:
                 busy = False
             if not busy:
                 self.waiter.wait(self.poll)
+
+
+def _operation_row_free(tx: Tx, op_id: str) -> bool:
+    """Lock the operation's row in ``tx`` if nobody else holds it (PostgreSQL).
+
+    A transaction begun ahead holds the next chunk's conversations before it holds the
+    operation. Waiting for the operation with those locked could deadlock with a worker
+    that has taken the operation over and waits for the same conversations; so it does
+    not wait: the caller rolls it back and runs the chunk the usual way. A failed
+    statement aborts the transaction, which is rolled back either way."""
+    try:
+        lock = "SELECT id FROM operations WHERE id = ? FOR UPDATE NOWAIT"
+        raw.execute(tx.conn, raw.Statement(lock, (op_id,)))
+    except OperationalError as exc:
+        if getattr(exc.orig, "sqlstate", None) == _LOCK_NOT_AVAILABLE:
+            return False
+        raise
+    return True
+
+
+_LOCK_NOT_AVAILABLE = "55P03"
 
 
 def _ahead(renderer: RenderAhead | None) -> int:
