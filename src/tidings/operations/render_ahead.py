@@ -6,10 +6,14 @@ have to happen on the connection that deletes: any connection that reads the com
 rows sees exactly that state, as long as nothing can change them in between. So a child
 process renders them, with its own connection, while this one deletes and commits.
 
-- **PostgreSQL**, inside the chunk: the chunk's transaction has locked the conversations
-  (``FOR UPDATE``, which also blocks new threads and attachments: their foreign keys need
-  a key-share lock), so the child reads them, in one ``REPEATABLE READ`` snapshot taken
-  after the lock, while this connection deletes them.
+- **PostgreSQL**, one chunk ahead, under locks: during chunk k the runner begins chunk
+  k+1's transaction on a second connection and locks its conversations (``FOR UPDATE``,
+  which also blocks new threads and attachments: their foreign keys need a key-share
+  lock); then the child is asked for them (``ask_ahead``) and reads them, in one
+  ``REPEATABLE READ`` snapshot taken after the lock, while chunk k deletes, appends and
+  commits. Nothing can change those rows until chunk k+1's own transaction, the one that
+  holds the locks, deletes them (ADR 0014). A chunk that was not begun ahead locks its
+  conversations and asks the child for them within the chunk, as before.
 - **SQLite**, ahead: during chunk k the child is asked for chunks k+1 and k+2 (ADR 0012),
   and reads each at some moment between the request and that chunk's ``COMMIT``. Only
   three kinds of commit can fall in that window: the chunks' own, which change none of
