@@ -9,6 +9,7 @@ operation's row with its conversations locked.
 
 from __future__ import annotations
 
+import logging
 import threading
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
@@ -56,42 +57,88 @@ def locked(db: Database, ids: Sequence[int]) -> bool:
     return False
 
 
+def no_transaction_left(desk: Desk) -> None:
+    """Every connection back in the pool, and none of them inside a transaction."""
+    db = desk.ctx.db
+    assert db.engine.pool.checkedout() == 0  # type: ignore[attr-defined]
+    with other_connection(desk) as other, other.read() as conn:
+        idle = conn.exec_driver_sql(
+            "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database()"
+            " AND state LIKE 'idle in transaction%%'"
+        ).scalar_one()
+    assert idle == 0
+
+
+def delete_all(desk: Desk, ids: list[int]) -> tuple[str, list[dict[str, Any]]]:
+    """Delete ``ids`` forever with a confirmed operation run to its end."""
+    return run(desk, confirmed(desk, {"action": "delete_forever", "conversationIds": ids}))
+
+
+def check_all_deleted(
+    desk: Desk, ids: list[int], expected: dict[int, bytes], ran: tuple[str, list[dict[str, Any]]]
+) -> None:
+    """Each conversation announced once, with the bytes it had, and nothing left open."""
+    op_id, events = ran
+    check_run(events, op_id, "convo.deleted_forever", ids, total=len(ids))
+    assert logged_payloads(desk.ctx.db, "convo.deleted_forever") == expected
+    no_transaction_left(desk)
+
+
+def begun_chunks(monkeypatch: pytest.MonkeyPatch) -> list[bool]:
+    """Record, for each attempt to begin a chunk ahead, whether it was begun."""
+    outcomes: list[bool] = []
+    begin = runner.Runner._begin
+
+    def recorded(self: runner.Runner, *args: Any) -> Any:
+        begun = begin(self, *args)
+        outcomes.append(begun is not None)
+        return begun
+
+    monkeypatch.setattr(runner.Runner, "_begin", recorded)
+    return outcomes
+
+
 def test_the_next_chunk_is_locked_before_it_is_read(
-    database_url: str, monkeypatch: pytest.MonkeyPatch
+    database_url: str, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
 ) -> None:
     with postgresql_desk(database_url) as desk:
         _, ids = build(desk, 6)
         expected = stored_json(desk.ctx.db, ids)
         chunks = [ids[0:2], ids[2:4], ids[4:6]]
-        seen: list[tuple[bool, bool]] = []  # per chunk: (its own rows, the next chunk's)
+        following_locked: list[bool] = []  # per chunk, as it deletes
         delete_forever = actions.delete_forever
 
         def watched(tx: Any, present: Sequence[int], rendered: Any) -> list[int]:
             number = next(n for n, chunk in enumerate(chunks) if chunk[0] == present[0])
-            following = chunks[number + 1] if number + 1 < len(chunks) else []
-            with other_connection(desk) as db:
-                seen.append((locked(db, present), bool(following) and locked(db, following)))
+            if number + 1 < len(chunks):
+                with other_connection(desk) as db:
+                    following_locked.append(locked(db, chunks[number + 1]))
             return delete_forever(tx, present, rendered)
 
         monkeypatch.setattr(actions, "delete_forever", watched)
         body = confirmed(desk, {"action": "delete_forever", "conversationIds": ids})
-        op_id, events = run(desk, body)
+        with caplog.at_level(logging.INFO, logger="tidings.operations"):
+            op_id, events = run(desk, body)
         check_run(events, op_id, "convo.deleted_forever", ids, total=6)
-        # Chunks 1 and 2 ran while the next chunk's transaction held its rows; the last
-        # chunk had none to begin.
-        assert seen == [(True, True), (True, True), (True, False)]
+        # Chunks 1 and 2 deleted while the next chunk's transaction held its rows, and
+        # the child rendered chunks 2 and 3 from what those transactions had locked.
+        assert following_locked == [True, True]
+        assert "rendered by the child process: 4; here, alongside it: 0" in caplog.text
         assert logged_payloads(desk.ctx.db, "convo.deleted_forever") == expected
-        with other_connection(desk) as db:
-            assert not locked(db, ids)
+        no_transaction_left(desk)
 
 
-def test_a_failing_chunk_leaves_nothing_of_the_next_one(database_url: str) -> None:
+def test_a_failing_chunk_leaves_nothing_of_the_next_one(
+    database_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
     with postgresql_desk(database_url) as desk:
         _, ids = build(desk, 6)
         before = {i: desk.convo(i) for i in ids[2:]}
         fail_on_delete(desk.ctx.db, ids[3])  # chunk 2 fails; chunk 3 was begun during it
+        begun = begun_chunks(monkeypatch)
         body = confirmed(desk, {"action": "delete_forever", "conversationIds": ids})
         _, events = run(desk, body)
+        assert begun == [True, True]  # chunk 2 during chunk 1, chunk 3 during chunk 2
         assert [e["type"] for e in events] == [
             "operation.started",
             "convo.deleted_forever",
@@ -103,34 +150,78 @@ def test_a_failing_chunk_leaves_nothing_of_the_next_one(database_url: str) -> No
         assert "boom fail_delete" in events[-1]["data"]["error"]
         for cid in ids[2:]:
             assert desk.convo(cid) == before[cid]  # chunk 2 rolled back, chunk 3 untouched
+        no_transaction_left(desk)
         with other_connection(desk) as db:
-            assert not locked(db, ids[2:])  # and chunk 3's transaction is gone
+            assert not locked(db, ids[2:])
+
+
+def test_a_cancel_reaches_the_chunk_begun_ahead(
+    database_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A cancellation requested while chunk 1 runs (it waits for the operation's row)
+    stops the operation at chunk 2, which was begun ahead: nothing of it is deleted."""
+    with postgresql_desk(database_url) as desk:
+        _, ids = build(desk, 6)
+        before = {i: desk.convo(i) for i in ids[2:]}
+        delete_forever = actions.delete_forever
+        cancels: list[threading.Thread] = []
+
+        def cancel_during_first(tx: Any, present: Sequence[int], rendered: Any) -> list[int]:
+            if not cancels:
+                cancels.append(threading.Thread(target=request_cancel, args=(tx.operation_id,)))
+                cancels[0].start()
+            return delete_forever(tx, present, rendered)
+
+        def request_cancel(op_id: str) -> None:
+            with other_connection(desk) as db, db.write() as conn:
+                sql = "UPDATE operations SET cancel_requested = true WHERE id = ?"
+                raw.execute(conn, raw.Statement(sql, (op_id,)))
+
+        monkeypatch.setattr(actions, "delete_forever", cancel_during_first)
+        begun = begun_chunks(monkeypatch)
+        body = confirmed(desk, {"action": "delete_forever", "conversationIds": ids})
+        _, events = run(desk, body)
+        cancels[0].join(10)
+        assert begun == [True]
+        assert [e["type"] for e in events] == [
+            "operation.started",
+            "convo.deleted_forever",
+            "convo.deleted_forever",
+            "operation.progress",
+            "operation.cancelled",
+        ]
+        for cid in ids[2:]:
+            assert desk.convo(cid) == before[cid]
+        no_transaction_left(desk)
 
 
 def test_a_held_operation_row_makes_the_chunk_wait_without_its_locks(
     database_url: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """Someone holds the operation's row as chunk 2 is about to start (a cancel request
-    writing its flag, or another worker that took the operation over). Chunk 2's
-    transaction, begun ahead with its conversations locked, does not wait for it: it
-    rolls back, and the chunk runs the usual way once the row is free."""
+    writing its flag, or another worker that took the operation over and may wait for
+    chunk 2's conversations). Chunk 2's transaction, begun ahead with those conversations
+    locked, does not wait for the row: it rolls back, and the chunk runs the usual way,
+    waiting for the row with nothing locked."""
     with postgresql_desk(database_url) as desk:
         _, ids = build(desk, 6)
         expected = stored_json(desk.ctx.db, ids)
-        row_free = runner._operation_row_free
-        answers: list[bool] = []
+        take_over = runner.Runner._take_over
+        seen: list[tuple[bool, bool, bool]] = []  # (locked before, taken over, locked after)
 
-        def contended(tx: Any, op_id: str) -> bool:
-            if not answers:
-                holding, release = threading.Event(), threading.Event()
-                holder = threading.Thread(target=hold_row, args=(op_id, holding, release))
-                holder.start()
-                holding.wait(10)
-                answers.append(row_free(tx, op_id))
-                threading.Timer(0.3, release.set).start()
-                return answers[-1]
-            answers.append(row_free(tx, op_id))
-            return answers[-1]
+        def contended(self: runner.Runner, cursor: Any, op_id: str, renderer: Any) -> Any:
+            if seen or cursor.begun is None:
+                return take_over(self, cursor, op_id, renderer)
+            holding, release = threading.Event(), threading.Event()
+            holder = threading.Thread(target=hold_row, args=(op_id, holding, release))
+            holder.start()
+            holding.wait(10)
+            with other_connection(desk) as db:
+                locked_before = locked(db, ids[2:4])
+                threading.Timer(0.5, release.set).start()  # a waiting take-over would get it
+                begun = take_over(self, cursor, op_id, renderer)
+                seen.append((locked_before, begun is not None, locked(db, ids[2:4])))
+            return begun
 
         def hold_row(op_id: str, holding: threading.Event, release: threading.Event) -> None:
             with other_connection(desk) as db, db.write() as conn:
@@ -139,9 +230,72 @@ def test_a_held_operation_row_makes_the_chunk_wait_without_its_locks(
                 holding.set()
                 release.wait(10)
 
-        monkeypatch.setattr(runner, "_operation_row_free", contended)
-        body = confirmed(desk, {"action": "delete_forever", "conversationIds": ids})
-        op_id, events = run(desk, body)
-        assert answers == [False, True]  # chunk 2 did not wait; chunk 3 found it free
-        check_run(events, op_id, "convo.deleted_forever", ids, total=6)
-        assert logged_payloads(desk.ctx.db, "convo.deleted_forever") == expected
+        monkeypatch.setattr(runner.Runner, "_take_over", contended)
+        ran = delete_all(desk, ids)
+        assert seen == [(True, False, False)]  # given up at once, its locks gone with it
+        check_all_deleted(desk, ids, expected, ran)
+
+
+def test_a_chunk_that_cannot_begin_ahead_runs_the_usual_way(
+    database_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Locking the next chunk fails (here: once, with an error of any kind): the next
+    chunk locks its rows itself, and the events are the same."""
+    with postgresql_desk(database_url) as desk:
+        _, ids = build(desk, 6)
+        expected = stored_json(desk.ctx.db, ids)
+        lock_ids = runner.lock_ids
+        failures: list[int] = []
+
+        def failing_once(conn: Any, chunk: Sequence[int], *, nowait: bool = False) -> list[int]:
+            if nowait and not failures:
+                failures.append(chunk[0])
+                raise RuntimeError("the network is down")
+            return lock_ids(conn, chunk, nowait=nowait)
+
+        monkeypatch.setattr(runner, "lock_ids", failing_once)
+        begun = begun_chunks(monkeypatch)
+        ran = delete_all(desk, ids)
+        assert failures == [ids[2]]
+        assert begun == [False, True]  # chunk 2 ran the usual way and began chunk 3
+        check_all_deleted(desk, ids, expected, ran)
+
+
+def test_the_chunk_begun_ahead_never_waits_for_a_lock(
+    database_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Someone holds a conversation of chunk 2 while chunk 1 runs. Waiting for it there
+    could close a cycle that PostgreSQL cannot see (the worker's one thread waits in one
+    transaction while its other one holds locks), so chunk 2 is not begun ahead: it locks
+    its rows itself once chunk 1 has committed, as any chunk did before."""
+    with postgresql_desk(database_url) as desk:
+        _, ids = build(desk, 6)
+        expected = stored_json(desk.ctx.db, ids)
+        holding, release = threading.Event(), threading.Event()
+
+        def hold_conversation() -> None:
+            with other_connection(desk) as db, db.write() as conn:
+                raw.rows(
+                    conn,
+                    raw.in_list(
+                        "SELECT id FROM conversations WHERE id IN ({ids}) FOR UPDATE", [ids[3]]
+                    ),
+                )
+                holding.set()
+                release.wait(5)  # without NOWAIT, chunk 1 would wait this long, then begin
+
+        holder = threading.Thread(target=hold_conversation)
+        holder.start()
+        holding.wait(10)
+        delete_forever = actions.delete_forever
+
+        def release_after_chunk_1(tx: Any, present: Sequence[int], rendered: Any) -> list[int]:
+            release.set()
+            return delete_forever(tx, present, rendered)
+
+        monkeypatch.setattr(actions, "delete_forever", release_after_chunk_1)
+        begun = begun_chunks(monkeypatch)
+        ran = delete_all(desk, ids)
+        holder.join(10)
+        assert begun == [False, True]
+        check_all_deleted(desk, ids, expected, ran)

@@ -14,7 +14,7 @@ from typing import Any
 
 import orjson
 from sqlalchemy import Connection, Engine, create_engine, event
-from sqlalchemy.pool import NullPool, StaticPool
+from sqlalchemy.pool import NullPool, QueuePool, StaticPool
 
 from tidings.config import normalize_database_url
 
@@ -25,7 +25,17 @@ WAL_SIZE_LIMIT = 64 * 1024 * 1024
 class Database:
     def __init__(self, url: str, *, pool_size: int = 8) -> None:
         self.url = normalize_database_url(url)
+        self.pool_size = pool_size
         self.engine = _make_engine(self.url, pool_size)
+
+    def can_connect_at_once(self) -> bool:
+        """Whether a connection can be had from the pool now, without waiting for one to
+        be returned (an idle one, or room to open another)."""
+        pool: Any = self.engine.pool
+        if not isinstance(pool, QueuePool) or self.pool_size <= 0:  # 0: no limit
+            return True
+        # The pool may open ``pool_size`` connections and as many again (``_make_engine``).
+        return bool(pool.checkedin() > 0 or pool.checkedout() < 2 * self.pool_size)
 
     @property
     def is_sqlite(self) -> bool:

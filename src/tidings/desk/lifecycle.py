@@ -52,10 +52,14 @@ def lock_rows(conn: Connection, ids: Sequence[int]) -> list[Row[Any]]:
     return rows
 
 
-def lock_ids(conn: Connection, ids: Sequence[int]) -> list[int]:
-    """Like ``lock_rows`` for callers that need only to know which ids exist."""
+def lock_ids(conn: Connection, ids: Sequence[int], *, nowait: bool = False) -> list[int]:
+    """Like ``lock_rows`` for callers that need only to know which ids exist. ``nowait``
+    (PostgreSQL): fail at once, with ``LockNotAvailable``, if another transaction holds
+    any of them."""
     found: list[int] = []
-    lock = " FOR UPDATE" if conn.dialect.name == "postgresql" else ""
+    lock = ""
+    if conn.dialect.name == "postgresql":
+        lock = " FOR UPDATE NOWAIT" if nowait else " FOR UPDATE"
     for part in chunked(sorted(set(ids))):
         sql = f"SELECT id FROM conversations WHERE id IN ({{ids}}) ORDER BY id{lock}"
         found.extend(int(row[0]) for row in raw.rows(conn, raw.in_list(sql, part)))

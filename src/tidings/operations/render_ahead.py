@@ -268,6 +268,12 @@ class RenderAhead:
             return None
         return self._shared(tx, ids, ahead.request)
 
+    @property
+    def asks_under_locks(self) -> bool:
+        """Whether the caller should begin the next chunk's transaction ahead and pass its
+        locked ids to ``ask_ahead`` (PostgreSQL, while the child is in use)."""
+        return self.db.is_postgresql and not self._gone
+
     def ask_ahead(self, holder: Tx, ids: Sequence[int]) -> None:
         """PostgreSQL: ask the child now for the snapshots of the chunk that ``holder`` will
         delete. ``holder`` is that chunk's transaction, begun while the current chunk runs,

@@ -15,13 +15,11 @@ import os
 import socket
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from contextlib import ExitStack
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
-
-from sqlalchemy.exc import OperationalError
 
 from tidings.clock import Clock
 from tidings.config import Settings
@@ -129,17 +127,14 @@ class Runner:
     def _run_chunk(self, op_id: str, cursor: Cursor, renderer: RenderAhead | None = None) -> bool:
         """One chunk; True when the operation finished in this transaction: completed, or
         stopped (cancelled, timed out) before the chunk began."""
-        begun, cursor.begun = cursor.begun, None
-        if begun is not None:
-            try:
-                free = _operation_row_free(begun.tx, op_id)
-            except BaseException:
-                self._abandon(begun, renderer)
-                raise
-            if not free:  # someone else holds it: wait for it without our rows locked
-                self._abandon(begun, renderer)
-                begun = None
+        begun = self._take_over(cursor, op_id, renderer)
         following: Begun | None = None  # the next chunk's, once this one has begun it
+
+        def begin_following() -> None:
+            nonlocal following
+            assert renderer is not None
+            following = self._begin(op_id, found[size : 2 * size], renderer)
+
         try:
             with ExitStack() as stack:
                 if begun is not None:
@@ -156,10 +151,16 @@ class Runner:
                 # Rendering ahead needs the next chunks' items too.
                 found = self._next_items(tx, op, cursor.read_ahead, (1 + _ahead(renderer)) * size)
                 items = found[:size]
-                if renderer is not None and self.db.is_postgresql and found[size:]:
-                    following = self._begin(op_id, found[size : 2 * size], renderer)
+                ahead = renderer is not None and renderer.asks_under_locks and bool(found[size:])
                 if items:
-                    self._apply(tx, op, items, renderer, _chunks(found[size:], size))
+                    self._apply(
+                        tx,
+                        op,
+                        items,
+                        renderer,
+                        _chunks(found[size:], size),
+                        then=begin_following if ahead else None,
+                    )
                 # Positions run 0 .. total-1, so the last one says whether anything is left.
                 if not items or items[-1][0] >= op.total - 1:
                     self._complete(tx, op_id)
@@ -173,23 +174,55 @@ class Runner:
             if following is not None:  # this chunk failed, or ended the operation
                 self._abandon(following, renderer)
 
-    def _begin(self, op_id: str, items: Sequence[tuple[int, int]], renderer: RenderAhead) -> Begun:
-        """PostgreSQL: begin the next chunk's transaction now, lock its conversations and
-        ask the renderer for their snapshots (ADR 0014)."""
+    # --- PostgreSQL: the next chunk's transaction, begun ahead (ADR 0014) ------------
+    #
+    # While the current chunk holds its own conversations, the transaction begun ahead
+    # never waits for a lock: the worker's one thread would then be waiting in one
+    # transaction while the other holds locks, a cycle PostgreSQL cannot see. Whatever
+    # it cannot have at once, it gives up, and the chunk runs the usual way.
+
+    def _begin(
+        self, op_id: str, items: Sequence[tuple[int, int]], renderer: RenderAhead
+    ) -> Begun | None:
+        """Begin the next chunk's transaction, lock its conversations and ask the renderer
+        for their snapshots; None if that cannot be done without waiting."""
+        if not self.db.can_connect_at_once():
+            return None
         context = ExitStack()
-        tx = context.enter_context(transaction(self.db, self.clock, op_id))
-        begun = Begun(context, tx)
+        begun = Begun(context, context.enter_context(transaction(self.db, self.clock, op_id)))
         try:
-            renderer.ask_ahead(tx, lock_ids(tx.conn, [cid for _, cid in items]))
-        except BaseException:
-            begun.abandon()
-            raise
+            ids = lock_ids(begun.tx.conn, [cid for _, cid in items], nowait=True)
+        except Exception as exc:
+            _quietly(begun.abandon)
+            if not _lock_not_available(exc):
+                logger.warning("could not begin the next chunk ahead: %s", exc)
+            return None
+        renderer.ask_ahead(begun.tx, ids)
+        return begun
+
+    def _take_over(self, cursor: Cursor, op_id: str, renderer: RenderAhead | None) -> Begun | None:
+        """The transaction begun ahead for this chunk, now holding the operation's row too;
+        None if there is none, or if someone else holds the row: then it is rolled back,
+        and the chunk waits for the row the usual way, with nothing locked."""
+        begun, cursor.begun = cursor.begun, None
+        if begun is None:
+            return None
+        try:
+            lock = "SELECT id FROM operations WHERE id = ? FOR UPDATE NOWAIT"
+            raw.execute(begun.tx.conn, raw.Statement(lock, (op_id,)))
+        except Exception as exc:
+            self._abandon(begun, renderer)
+            if not _lock_not_available(exc):
+                logger.warning("the chunk begun ahead is lost: %s", exc)
+            return None
+        # Its clock starts now, as a chunk's does: leases, timeouts and events use it.
+        begun.tx.now = self.clock()
         return begun
 
     def _abandon(self, begun: Begun, renderer: RenderAhead | None) -> None:
         if renderer is not None:
             renderer.drop_held(begun.tx)
-        begun.abandon()
+        _quietly(begun.abandon)
 
     def _next_items(
         self, tx: Tx, op: Any, known: Sequence[tuple[int, int]], count: int
@@ -222,7 +255,11 @@ class Runner:
         items: Sequence[tuple[int, int]],
         renderer: RenderAhead | None = None,
         upcoming: Sequence[Sequence[tuple[int, int]]] = (),
+        then: Callable[[], None] | None = None,
     ) -> None:
+        """The action on one chunk and its bookkeeping. ``then``: called once the chunk
+        holds its conversations and has asked for their snapshots, before it changes
+        anything (PostgreSQL begins the next chunk there)."""
         ids = [cid for _, cid in items]
         existing = set(lock_ids(tx.conn, ids))
         present = [i for i in ids if i in existing]
@@ -232,6 +269,8 @@ class Runner:
             rendered = renderer.for_chunk(
                 tx, present, [[cid for _, cid in chunk] for chunk in upcoming]
             )
+            if then is not None:
+                then()
             changed = actions.delete_forever(tx, present, rendered)
         else:
             changed = actions.ACTIONS[op.action](tx, present, op.params, op.by_user_id)
@@ -364,25 +403,18 @@ class WorkerThread:
                 self.waiter.wait(self.poll)
 
 
-def _operation_row_free(tx: Tx, op_id: str) -> bool:
-    """Lock the operation's row in ``tx`` if nobody else holds it (PostgreSQL).
+def _lock_not_available(exc: BaseException) -> bool:
+    """PostgreSQL's answer to ``NOWAIT`` when another transaction holds the row."""
+    return getattr(getattr(exc, "orig", None), "sqlstate", None) == "55P03"
 
-    A transaction begun ahead holds the next chunk's conversations before it holds the
-    operation. Waiting for the operation with those locked could deadlock with a worker
-    that has taken the operation over and waits for the same conversations; so it does
-    not wait: the caller rolls it back and runs the chunk the usual way. A failed
-    statement aborts the transaction, which is rolled back either way."""
+
+def _quietly(step: Callable[[], None]) -> None:
+    """Roll back a transaction begun ahead; a connection that broke meanwhile is the
+    pool's to discard, not a reason to fail the operation."""
     try:
-        lock = "SELECT id FROM operations WHERE id = ? FOR UPDATE NOWAIT"
-        raw.execute(tx.conn, raw.Statement(lock, (op_id,)))
-    except OperationalError as exc:
-        if getattr(exc.orig, "sqlstate", None) == _LOCK_NOT_AVAILABLE:
-            return False
-        raise
-    return True
-
-
-_LOCK_NOT_AVAILABLE = "55P03"
+        step()
+    except Exception:
+        logger.warning("rolling back the chunk begun ahead failed", exc_info=True)
 
 
 def _ahead(renderer: RenderAhead | None) -> int:
