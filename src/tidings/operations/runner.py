@@ -6,6 +6,12 @@ chunk starts (``operations.next_position``) and (at most once a second) a progre
 event. A crash loses at most the chunk in flight, which rolled back whole; after the
 lease expires, any worker resumes at ``next_position``, so no conversation is
 processed twice and no event is duplicated.
+
+On PostgreSQL a bulk delete forever begins each next chunk's transaction while the
+current chunk runs, with only the next chunk's conversations locked, so that their
+snapshots render meanwhile (``Begun``, ADR 0014); it becomes the next chunk once the
+current one has committed, and it never waits for a lock while the current one holds
+its own.
 """
 
 from __future__ import annotations
