@@ -195,7 +195,11 @@ class Runner:
         if not self.db.can_connect_at_once():
             return None
         context = ExitStack()
-        begun = Begun(context, context.enter_context(transaction(self.db, self.clock, op_id)))
+        try:
+            begun = Begun(context, context.enter_context(transaction(self.db, self.clock, op_id)))
+        except Exception as exc:  # no connection to be had, say
+            logger.warning("could not begin the next chunk ahead: %s", exc)
+            return None
         try:
             ids = lock_ids(begun.tx.conn, [cid for _, cid in items], nowait=True)
         except Exception as exc:
