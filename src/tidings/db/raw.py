@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import itertools
 from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime
 from functools import lru_cache
@@ -84,6 +85,24 @@ def _driver_form(statement: Statement, dialect: str) -> tuple[str, tuple[Any, ..
     return _for_psycopg(statement.sql), statement.params
 
 
+@contextmanager
+def _cursor(
+    conn: Connection, sql: str, params: Sequence[Any] = (), name: str | None = None
+) -> Iterator[Any]:
+    """A cursor of the driver's, inside ``conn``'s transaction, closed afterwards. The
+    driver's errors come out as the exceptions SQLAlchemy would raise (DataError,
+    OperationalError, ...), so errors are handled the same whichever way a statement ran;
+    ``sql`` and ``params`` are for their message."""
+    driver_error = conn.dialect.loaded_dbapi.Error
+    cursor = conn.connection.cursor(name) if name else conn.connection.cursor()
+    try:
+        yield cursor
+    except driver_error as exc:
+        raise DBAPIError.instance(sql, params, exc, driver_error) from exc
+    finally:
+        cursor.close()
+
+
 def rows(conn: Connection, statement: Statement | str) -> list[Sequence[Any]]:
     """All rows as plain tuples, inside ``conn``'s transaction."""
     found = _run(conn, statement, fetch=True)
@@ -119,22 +138,12 @@ def batches(conn: Connection, statement: Statement, size: int = 5000) -> Iterato
     PostgreSQL needs a server-side (named) cursor for that; a plain one fetches the
     whole result into the client. The caller's transaction must stay open meanwhile.
     """
-    postgresql = conn.dialect.name != "sqlite"
     sql, params = _driver_form(statement, conn.dialect.name)
-    driver_error = conn.dialect.loaded_dbapi.Error
-    cursor = (
-        conn.connection.cursor(f"tidings_batches_{next(_cursor_names)}")
-        if postgresql
-        else conn.connection.cursor()
-    )
-    try:
+    name = f"tidings_batches_{next(_cursor_names)}" if conn.dialect.name != "sqlite" else None
+    with _cursor(conn, sql, params, name) as cursor:
         cursor.execute(sql, params)
         while found := cursor.fetchmany(size):
             yield [r[0] for r in found]
-    except driver_error as exc:
-        raise DBAPIError.instance(sql, params, exc, driver_error) from exc
-    finally:
-        cursor.close()
 
 
 def insert_many(conn: Connection, sql: str, rows: Sequence[Sequence[Any]]) -> None:
@@ -160,17 +169,10 @@ def copy_rows(
     assert conn.dialect.name == "postgresql"
     names = ", ".join(name for name, _ in columns)
     sql = f"COPY {table} ({names}) FROM STDIN (FORMAT BINARY)"
-    driver_error = conn.dialect.loaded_dbapi.Error
-    cursor = conn.connection.cursor()
-    try:
-        with cursor.copy(sql) as copy:
-            copy.set_types([type_ for _, type_ in columns])
-            for row in rows:
-                copy.write_row(row)
-    except driver_error as exc:
-        raise DBAPIError.instance(sql, (), exc, driver_error) from exc
-    finally:
-        cursor.close()
+    with _cursor(conn, sql) as cursor, cursor.copy(sql) as copy:
+        copy.set_types([type_ for _, type_ in columns])
+        for row in rows:
+            copy.write_row(row)
 
 
 def execute(conn: Connection, statement: Statement | str) -> int:
@@ -184,20 +186,12 @@ def _run(conn: Connection, statement: Statement | str, *, fetch: bool) -> list[S
     if isinstance(statement, str):
         statement = Statement(statement)
     sql, params = _driver_form(statement, conn.dialect.name)
-    driver_error = conn.dialect.loaded_dbapi.Error
-    cursor = conn.connection.cursor()
-    try:
+    with _cursor(conn, sql, params) as cursor:
         if params:
             cursor.execute(sql, params)
         else:
             cursor.execute(sql)
         return list(cursor.fetchall()) if fetch else int(cursor.rowcount)
-    except driver_error as exc:
-        # The exception SQLAlchemy would raise (DataError, OperationalError, ...), so
-        # errors are handled the same whichever way a statement ran.
-        raise DBAPIError.instance(sql, params, exc, driver_error) from exc
-    finally:
-        cursor.close()
 
 
 def scalar(conn: Connection, statement: Statement | str) -> Any:
