@@ -147,11 +147,16 @@ def peak_rss_mb() -> float:
 
 class AnonPeak:
     """The peak of this process's anonymous memory (RssAnon: heap and stacks), sampled,
-    and separately the peak of its child processes' (the snapshot renderer), summed.
+    and separately the peak of its descendants' (the snapshot renderer's fork server and
+    the child forked from it), summed, and the CPU time the descendants used meanwhile.
 
     VmHWM also counts the pages of files mapped into the process: with SQLite's memory
     map (``PRAGMA mmap_size``) that is every page of the database the case touched, page
     cache the kernel can drop, which grows with N whatever the code keeps in memory.
+
+    The renderer's child is the fork server's child, not ours: ``RUSAGE_CHILDREN`` never
+    sees its CPU. So each descendant's CPU is sampled from ``/proc`` until it exits; the
+    last interval (<= ``interval``) of each is lost.
     """
 
     def __init__(self, interval: float = 0.02) -> None:
@@ -159,40 +164,64 @@ class AnonPeak:
         self.peak_mb = self.start_mb
         self.children_peak_mb = 0.0
         self._interval = interval
+        self._cpu_at_start = {pid: _proc_cpu(pid) for pid in _descendants()}
+        self._cpu_seen: dict[str, float] = dict(self._cpu_at_start)
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._sample, daemon=True)
         self._thread.start()
 
     def _sample(self) -> None:
         while not self._stop.wait(self._interval):
-            self.peak_mb = max(self.peak_mb, _status_mb("RssAnon"))
-            self.children_peak_mb = max(self.children_peak_mb, _children_anon_mb())
+            self._sample_once()
+
+    def _sample_once(self) -> None:
+        self.peak_mb = max(self.peak_mb, _status_mb("RssAnon"))
+        anon = 0.0
+        for pid in _descendants():
+            anon += _anon_mb(pid)
+            cpu = _proc_cpu(pid)
+            if cpu:  # 0.0: it exited between the listing and the read
+                self._cpu_seen[pid] = max(self._cpu_seen.get(pid, 0.0), cpu)
+        self.children_peak_mb = max(self.children_peak_mb, anon)
 
     def stop(self) -> float:
         """The peak above the start (MB)."""
         self._stop.set()
         self._thread.join()
-        self.peak_mb = max(self.peak_mb, _status_mb("RssAnon"))
+        self._sample_once()
         return self.peak_mb - self.start_mb
 
+    @property
+    def children_cpu_s(self) -> float:
+        """CPU seconds the descendants used while sampled."""
+        return sum(cpu - self._cpu_at_start.get(pid, 0.0) for pid, cpu in self._cpu_seen.items())
 
-def _children_anon_mb() -> float:
-    """The RssAnon of this process's children, summed (MB)."""
-    total = 0.0
-    for children in Path("/proc/self/task").glob("*/children"):
-        try:
-            pids = children.read_text().split()
-        except OSError:
-            continue
-        for pid in pids:
+
+def _descendants(root: str = "self") -> list[str]:
+    """Pids of every process below ``root``, children first."""
+    found: list[str] = []
+    todo = [root]
+    while todo:
+        pid = todo.pop()
+        for children in Path(f"/proc/{pid}/task").glob("*/children"):
             try:
-                status = Path(f"/proc/{pid}/status").read_text()
+                kids = children.read_text().split()
             except OSError:
                 continue
-            for line in status.splitlines():
-                if line.startswith("RssAnon:"):
-                    total += int(line.split()[1]) / 1024
-    return total
+            found.extend(kids)
+            todo.extend(kids)
+    return found
+
+
+def _anon_mb(pid: str) -> float:
+    try:
+        status = Path(f"/proc/{pid}/status").read_text()
+    except OSError:
+        return 0.0
+    for line in status.splitlines():
+        if line.startswith("RssAnon:"):
+            return int(line.split()[1]) / 1024
+    return 0.0
 
 
 def _proc_cpu(pid: int | str, children: bool = False) -> float:

@@ -22,6 +22,8 @@ import pytest
 from tests.helpers import gone
 from tests.integration.test_events_kit import Desk, desk_app
 from tests.integration.test_operations_events import check_run, confirmed, run
+from tidings.clock import system_clock
+from tidings.config import Settings
 from tidings.db import raw
 from tidings.db.engine import Database
 from tidings.desk import lifecycle, snapshots
@@ -29,6 +31,7 @@ from tidings.events import payloads
 from tidings.events.outbox import transaction
 from tidings.operations import balance, render_ahead
 from tidings.operations.render_ahead import RenderAhead
+from tidings.operations.runner import Runner
 
 
 def build(desk: Desk, n: int) -> tuple[int, list[int]]:
@@ -348,3 +351,31 @@ def test_when_a_child_is_started(
     finally:
         db.dispose()
     assert multiprocessing.active_children() == []
+
+
+def parent_of(pid: int) -> int:
+    return int(Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[1])
+
+
+@pytest.mark.skipif(
+    "forkserver" not in multiprocessing.get_all_start_methods(), reason="no fork server here"
+)
+def test_a_worker_starts_the_fork_server_its_children_come_from(database_url: str) -> None:
+    """A worker starts the fork server once (ADR 0015); each operation's child is forked
+    from it, so this process's only child is the fork server, and the child still stops
+    with the operation."""
+    db = Database(database_url)
+    try:
+        Runner(db, system_clock, Settings(database_url=database_url, run_workers=False))
+        with render_ahead.for_operation(db, True, "delete_forever", 3, 2) as renderer:
+            assert renderer is not None
+            renderer._started.result(30)
+            (child,) = renderer._processes()
+            assert child.pid is not None
+            server = parent_of(child.pid)
+            assert server != os.getpid()
+            assert parent_of(server) == os.getpid()
+        assert gone(child.pid)
+        assert not gone(server)  # it stays for the next operation
+    finally:
+        db.dispose()

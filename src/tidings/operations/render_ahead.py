@@ -34,6 +34,10 @@ Anything that goes wrong with the child (it died, it raised, it did not answer w
 ``RESULT_TIMEOUT_SECONDS``) makes this process render the chunk itself, from a second
 connection that sees the same committed rows, and stop using the child for the rest of
 the operation: the events are the same either way, only slower.
+
+Each operation's child is forked from a fork server that the worker starts once, with
+this module and its imports loaded (``warm_up``, ADR 0015): ready in ~30 ms instead of
+the ~0.5 s of CPU that starting a fresh interpreter costs.
 """
 
 from __future__ import annotations
@@ -42,6 +46,7 @@ import gc
 import logging
 import multiprocessing
 import multiprocessing.connection
+import multiprocessing.forkserver
 import os
 import threading
 import time
@@ -52,6 +57,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from functools import partial
 from itertools import chain
+from multiprocessing.context import BaseContext
 from multiprocessing.process import BaseProcess
 from typing import Any, NamedTuple
 
@@ -82,6 +88,32 @@ CLOSE_TIMEOUT_SECONDS = 5.0
 
 # The child process's database, opened once by ``_open``.
 _child_db: Database | None = None
+
+# What the fork server imports once, so that each child it forks has it loaded.
+FORK_SERVER_PRELOAD = ["tidings.operations.render_ahead"]
+
+
+def _context() -> BaseContext:
+    """How children start: forked from the fork server where there is one (Linux, macOS),
+    else as a fresh interpreter."""
+    if "forkserver" in multiprocessing.get_all_start_methods():
+        return multiprocessing.get_context("forkserver")
+    return multiprocessing.get_context("spawn")
+
+
+def warm_up() -> None:
+    """Start the fork server that operations' children are forked from, if it is not
+    running, without waiting for it. Call once when a worker starts.
+
+    The server is this process's child; it holds no database connection, and it exits
+    when this process does (it watches a pipe that only this process holds open). An
+    operation that finds it not started starts it itself, and waits for it: about a
+    fresh interpreter's start.
+    """
+    context = _context()
+    if context.get_start_method() == "forkserver":
+        context.set_forkserver_preload(FORK_SERVER_PRELOAD)
+        multiprocessing.forkserver.ensure_running()
 
 
 def _open(url: str) -> None:
@@ -197,7 +229,7 @@ class RenderAhead:
         self.db = db
         self._pool = ProcessPoolExecutor(
             max_workers=1,
-            mp_context=multiprocessing.get_context("spawn"),
+            mp_context=_context(),
             initializer=_open,
             initargs=(db.url,),
         )
@@ -460,14 +492,15 @@ def for_operation(
 ) -> Iterator[RenderAhead | None]:
     """A renderer for an operation that deletes forever more than one chunk, else None.
 
-    Started per operation and stopped after it: the child starts while the first
-    chunk runs here, and no idle process or connection is left behind.
+    Started per operation and stopped after it, so that no idle connection is left
+    behind: the child is forked from the fork server (``warm_up``), or, if that is not
+    running yet, starts while the first chunk runs here.
     """
-    if not enabled or action not in PRE_CHANGE_SNAPSHOTS or remaining <= chunk_size:
-        yield None
-        return
-    if db.is_sqlite and (_in_memory(db.url) or isinstance(db.engine.pool, NullPool)):
-        # Another connection could not see the data, or every chunk gets a new one.
+    if (
+        not (enabled and usable(db))
+        or action not in PRE_CHANGE_SNAPSHOTS
+        or remaining <= chunk_size
+    ):
         yield None
         return
     renderer = RenderAhead(db)
@@ -475,6 +508,13 @@ def for_operation(
         yield renderer
     finally:
         renderer.close()
+
+
+def usable(db: Database) -> bool:
+    """Whether a child process can render for ``db``: not for SQLite in memory, which
+    another process could not see, nor with a ``NullPool``, where every chunk gets a new
+    connection."""
+    return not (db.is_sqlite and (_in_memory(db.url) or isinstance(db.engine.pool, NullPool)))
 
 
 def _in_memory(url: str) -> bool:

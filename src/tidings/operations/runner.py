@@ -78,6 +78,8 @@ class Runner:
     def __init__(self, db: Database, clock: Clock, settings: Settings) -> None:
         self.db, self.clock, self.settings = db, clock, settings
         self.owner = f"{socket.gethostname()}:{os.getpid()}:{new_id('w')[-8:]}"
+        if settings.render_process and render_ahead.usable(db):
+            render_ahead.warm_up()  # the snapshot renderer's children fork from it
 
     def lease_until(self, now: datetime) -> datetime:
         return now + timedelta(seconds=self.settings.worker_lease_seconds)
