@@ -125,7 +125,7 @@ def start_worker(db: Any, args: argparse.Namespace) -> Any:
     return runner
 
 
-def case_tidings_operation(db: Any, args: argparse.Namespace, worker: Any = None) -> dict[str, Any]:
+def case_tidings_operation(db: Any, args: argparse.Namespace, worker: Any) -> dict[str, Any]:
     from tidings.clock import system_clock
     from tidings.events.outbox import transaction
     from tidings.operations import planning, store
@@ -140,7 +140,7 @@ def case_tidings_operation(db: Any, args: argparse.Namespace, worker: Any = None
         op_id = planning.queue(tx, req, SECRET)
     planned = time.perf_counter() - t0
     rss_after_plan = c.peak_rss_mb()
-    runner = worker if worker is not None else start_worker(db, args)
+    runner = worker
     status = "queued"
     deadline = time.monotonic() + args.time_limit
     while status not in store.FINISHED and time.monotonic() < deadline:
@@ -254,21 +254,22 @@ def child(args: argparse.Namespace) -> None:
     with db.read() as conn:
         conn.exec_driver_sql("SELECT count(*) FROM conversations").scalar_one()
     c.pg_cpu_seconds()  # its import and connection happen before the memory baseline
+    import gc
+    from functools import partial
+
     run = {
         "raw_floor": case_raw_floor,
-        "tidings_operation": case_tidings_operation,
         "naive_loop": case_naive_loop,
         "reference_with_events": case_reference_with_events,
-    }[args.child]
-    import gc
-
-    worker = start_worker(db, args) if args.child == "tidings_operation" else None
+    }.get(args.child)
+    if run is None:  # tidings_operation: the worker starts before the timing
+        run = partial(case_tidings_operation, worker=start_worker(db, args))
     gc.collect()
     cpu0, all0, pg0 = _cpu(), c.busy_cpu_seconds(), c.pg_cpu_seconds()
     rss0 = c.reset_peak_rss()
     anon = c.AnonPeak()
     t0 = time.perf_counter()
-    result = run(db, args) if worker is None else case_tidings_operation(db, args, worker)
+    result = run(db, args)
     seconds = time.perf_counter() - t0
     anon_delta = anon.stop()
     rss1, cpu1, all1, pg1 = c.peak_rss_mb(), _cpu(), c.busy_cpu_seconds(), c.pg_cpu_seconds()

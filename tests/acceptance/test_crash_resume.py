@@ -285,13 +285,9 @@ def descendants(pid: int) -> set[int]:
     found: set[int] = set()
     todo = [pid]
     while todo:
-        for children in Path(f"/proc/{todo.pop()}/task").glob("*/children"):
-            try:
-                kids = [int(k) for k in children.read_text().split()]
-            except OSError:
-                continue
-            found.update(kids)
-            todo.extend(kids)
+        kids = children_of(todo.pop())
+        found.update(kids)
+        todo.extend(kids)
     return found
 
 
