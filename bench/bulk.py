@@ -299,8 +299,8 @@ def fresh_copy(db: str, source: Any, workdir: Path, case: str) -> str:
         return c.sqlite_copy(source, workdir, f"bulk_{case}.sqlite")
     url = c.pg_create(f"bench_bulk_{case}", template=source)
     # PostgreSQL 15 copies a database through its WAL (STRATEGY WAL_LOG). Without a
-    # checkpoint here, the one that WAL owes runs during whichever case comes next, and
-    # its cost lands on that case's clock.
+    # checkpoint here, one that this WAL calls for may run during the case that follows,
+    # on that case's clock.
     c.pg_admin_exec("CHECKPOINT")
     return url
 

@@ -1,0 +1,367 @@
+"""Every event in the catalog, refused by the database after its change: nothing is left.
+
+For each event type, a real trigger makes appending that event to the outbox fail. The
+change has already run in the transaction by then (the outbox append is its last
+statement), so each case proves that the change and every event of its transaction roll
+back together: the API answers FreeScout's 500, the desk reads as before, the log holds
+nothing new. Then the trigger goes, the same request is made again, and it is announced.
+
+``test_events_rollback.py`` covers the other kinds of failure (a row that refuses half-way,
+a commit that fails); this file covers the catalog, one event at a time.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Any
+
+import pytest
+
+from tests.integration.test_events_kit import (
+    Desk,
+    FakeClock,
+    count_events,
+    desk_app,
+    drop_trigger,
+    fail_on_event,
+)
+from tidings.db.engine import Database
+from tidings.events.catalog import ALL_EVENTS
+
+INTERNAL_ERROR = {"message": "Internal Server Error", "_embedded": {"errors": []}}
+
+
+@dataclass
+class World:
+    """What a case's request works on."""
+
+    desk: Desk
+    agent: int
+    other: int
+    box: int
+    box2: int
+    cid: int
+    customer: int
+    source: int = 0  # a second conversation, for a merge
+
+
+@dataclass(frozen=True)
+class Case:
+    """A request that announces the event (``act``), what must read the same if it fails
+    (``probe``), and what to do first (``prepare``)."""
+
+    act: Callable[[World], Any]
+    probe: Callable[[World], Any]
+    prepare: Callable[[World], None] = lambda w: None
+
+
+def _read(path: str, **params: Any) -> Callable[[World], Any]:
+    """GET ``path`` (formatted with the world as ``w``): its status and body."""
+
+    def probe(w: World) -> Any:
+        r = w.desk.get(path.format(w=w), **params)
+        return r.status_code, r.json()
+
+    return probe
+
+
+_convo = _read("/conversations/{w.cid}", embed="threads,tags")
+
+
+def _put(body: Callable[[World], dict[str, Any]]) -> Callable[[World], Any]:
+    """An update of the conversation, by the agent."""
+    return lambda w: w.desk.put(f"/conversations/{w.cid}", {**body(w), "byUser": w.agent})
+
+
+def _thread(body: Callable[[World], dict[str, Any]]) -> Callable[[World], Any]:
+    """A new thread of the conversation."""
+    return lambda w: w.desk.post(f"/conversations/{w.cid}/threads", body(w))
+
+
+def _new_conversation(w: World) -> Any:
+    body = {
+        "type": "email",
+        "mailboxId": w.box,
+        "subject": "New",
+        "customer": {"email": "fresh@example.com"},
+        "threads": [{"type": "customer", "text": "hi"}],
+    }
+    return w.desk.post("/conversations", body)
+
+
+def _mailbox_and_customers(w: World) -> Any:
+    return (
+        _read("/conversations", mailboxId=w.box, state="all")(w),
+        _read("/customers")(w),
+    )
+
+
+def _assigned(w: World) -> None:
+    w.desk.update(w.cid, {"assignTo": w.other, "byUser": w.agent})
+
+
+def _trashed(w: World) -> None:
+    w.desk.update(w.cid, {"state": "deleted", "byUser": w.agent})
+
+
+def _with_source(w: World) -> None:
+    w.source = w.desk.conversation(w.box, text="merge me", customer="merge@example.com")
+
+
+def _merge(w: World) -> Any:
+    body = {"conversationId": w.source, "byUser": w.agent}
+    return w.desk.post(f"/conversations/{w.cid}/merge", body)
+
+
+def _both(w: World) -> Any:
+    return _convo(w), _read("/conversations/{w.source}", embed="threads,tags")(w)
+
+
+CASES: dict[str, Case] = {
+    "convo.created": Case(_new_conversation, _mailbox_and_customers),
+    "convo.assigned": Case(_put(lambda w: {"assignTo": w.other}), _convo),
+    "convo.unassigned": Case(_put(lambda w: {"assignTo": 0}), _convo, prepare=_assigned),
+    "convo.moved": Case(_put(lambda w: {"mailboxId": w.box2}), _convo),
+    "convo.status": Case(_put(lambda w: {"status": "closed"}), _convo),
+    "convo.updated": Case(_put(lambda w: {"subject": "Another subject"}), _convo),
+    "convo.deleted": Case(_put(lambda w: {"state": "deleted"}), _convo),
+    "convo.restored": Case(_put(lambda w: {"state": "published"}), _convo, prepare=_trashed),
+    "convo.deleted_forever": Case(lambda w: w.desk.delete(f"/conversations/{w.cid}"), _convo),
+    "convo.customer.reply.created": Case(
+        _thread(lambda w: {"type": "customer", "text": "still there?"}), _convo
+    ),
+    "convo.agent.reply.created": Case(
+        _thread(lambda w: {"type": "message", "text": "answer", "user": w.agent}), _convo
+    ),
+    "convo.note.created": Case(
+        _thread(lambda w: {"type": "note", "text": "a note", "user": w.agent}), _convo
+    ),
+    "convo.tags": Case(
+        lambda w: w.desk.put(f"/conversations/{w.cid}/tags", {"tags": ["billing"]}), _convo
+    ),
+    "convo.merged": Case(_merge, _both, prepare=_with_source),
+    "customer.created": Case(
+        lambda w: w.desk.post("/customers", {"firstName": "Zed", "email": "zed@example.com"}),
+        _read("/customers"),
+    ),
+    "customer.updated": Case(
+        lambda w: w.desk.put(f"/customers/{w.customer}", {"firstName": "Renamed"}),
+        _read("/customers/{w.customer}"),
+    ),
+}
+
+# Other paths to the same events, where the refused event is not the transaction's only one.
+MORE_CASES: dict[str, tuple[str, Case]] = {
+    # A customer reply un-deletes: convo.restored, then the reply's own event.
+    "restored by a customer reply": (
+        "convo.restored",
+        Case(_thread(lambda w: {"type": "customer", "text": "hello?"}), _convo, prepare=_trashed),
+    ),
+    # An agent reply to an active conversation makes it pending: the reply, then the status.
+    "status by an agent reply": (
+        "convo.status",
+        Case(
+            _thread(lambda w: {"type": "message", "text": "on it", "user": w.agent}),
+            _convo,
+            prepare=lambda w: w.desk.update(w.cid, {"status": "active", "byUser": w.agent}),
+        ),
+    ),
+}
+
+OPERATION_EVENTS = [t for t in ALL_EVENTS if t.startswith("operation.")]
+
+
+def test_every_catalog_event_has_a_rollback_case() -> None:
+    assert sorted([*CASES, *OPERATION_EVENTS]) == sorted(ALL_EVENTS)
+
+
+def world(desk: Desk) -> World:
+    agent, other = desk.user(), desk.user("Bob")
+    box, box2 = desk.mailbox(), desk.mailbox("Sales")
+    cid = desk.conversation(box, customer="first@example.com")
+    desk.reply(cid, {"type": "message", "text": "earlier answer", "user": agent})
+    customer = desk.convo(cid)["customer"]["id"]
+    return World(desk, agent, other, box, box2, cid, customer)
+
+
+@pytest.mark.parametrize(
+    ("event_type", "case"),
+    [
+        *(pytest.param(t, CASES[t], id=t) for t in sorted(CASES)),
+        *(pytest.param(*MORE_CASES[name], id=name) for name in MORE_CASES),
+    ],
+)
+def test_a_refused_event_takes_its_change_with_it(
+    database_url: str, db: Database, event_type: str, case: Case
+) -> None:
+    with desk_app(database_url, raise_server_exceptions=False) as desk:
+        w = world(desk)
+        case.prepare(w)
+        before, n_events = case.probe(w), count_events(db)
+
+        fail_on_event(db, event_type)
+        r = case.act(w)
+        assert r.status_code == 500, r.text
+        assert r.json() == INTERNAL_ERROR
+        assert case.probe(w) == before
+        assert count_events(db) == n_events
+
+        # Nothing of the failure is left behind: once the database takes it, it is announced.
+        drop_trigger(db, "fail_event", "events")
+        mark = desk.mark()
+        r = case.act(w)
+        assert r.status_code in (200, 201, 204), r.text
+        types = desk.types(mark)
+        assert event_type in types, types
+        assert case.probe(w) != before
+
+
+# --- operation events: the runner's transactions -------------------------------------------
+
+CHUNK = 2
+
+
+def operation(desk: Desk, ids: list[int], agent: int, **extra: Any) -> str:
+    body = {"action": "delete", "conversationIds": ids, "byUser": agent, **extra}
+    r = desk.post("/operations", body)
+    assert r.status_code == 202, r.text
+    return str(r.json()["id"])
+
+
+def states(desk: Desk, ids: list[int]) -> list[str]:
+    return [desk.convo(i)["state"] for i in ids]
+
+
+def deleted_ids(desk: Desk, mark: int) -> list[int]:
+    return [e["entity"]["id"] for e in desk.events(mark) if e["type"] == "convo.deleted"]
+
+
+def test_a_refused_operation_started_leaves_the_operation_queued(
+    database_url: str, db: Database
+) -> None:
+    clock = FakeClock()
+    with desk_app(database_url, clock, operation_chunk_size=CHUNK) as desk:
+        agent, box = desk.user(), desk.mailbox()
+        ids = [desk.conversation(box, text=f"t{i}") for i in range(3)]
+        mark = desk.mark()
+        op_id = operation(desk, ids, agent)
+        fail_on_event(db, "operation.started")
+        with pytest.raises(Exception, match="boom fail_event"):
+            desk.run_operations()
+        assert desk.get(f"/operations/{op_id}").json()["status"] == "queued"
+        assert desk.events(mark) == []
+        assert states(desk, ids) == ["published"] * 3
+
+        # Once its lease has run out, a worker starts it again, and it runs once.
+        drop_trigger(db, "fail_event", "events")
+        clock.advance(desk.settings.worker_lease_seconds + 1)
+        desk.run_operations()
+        assert desk.types(mark) == [
+            "operation.started",
+            "convo.deleted",
+            "convo.deleted",
+            "operation.progress",
+            "convo.deleted",
+            "operation.completed",
+        ]
+        assert deleted_ids(desk, mark) == ids
+
+
+@pytest.mark.parametrize(
+    ("event_type", "committed"),
+    [
+        # The first chunk's progress event is refused: that chunk rolls back whole.
+        ("operation.progress", 0),
+        # The last chunk's completion is refused: the last chunk rolls back whole.
+        ("operation.completed", 2),
+    ],
+)
+def test_a_refused_operation_event_takes_its_chunk_with_it(
+    database_url: str, db: Database, event_type: str, committed: int
+) -> None:
+    with desk_app(database_url, FakeClock(), operation_chunk_size=CHUNK) as desk:
+        agent, box = desk.user(), desk.mailbox()
+        ids = [desk.conversation(box, text=f"t{i}") for i in range(3)]
+        mark = desk.mark()
+        op_id = operation(desk, ids, agent)
+        fail_on_event(db, event_type)
+        desk.run_operations()
+
+        types = desk.types(mark)
+        assert event_type not in types
+        assert types[0] == "operation.started"
+        assert types[-1] == "operation.failed"
+        assert deleted_ids(desk, mark) == ids[:committed]
+        assert states(desk, ids) == ["deleted"] * committed + ["published"] * (3 - committed)
+        op = desk.get(f"/operations/{op_id}").json()
+        assert (op["status"], op["processed"]) == ("failed", committed)
+        assert "boom fail_event" in op["error"]
+
+
+def test_a_refused_cancellation_is_not_announced(database_url: str, db: Database) -> None:
+    with desk_app(database_url, FakeClock(), operation_chunk_size=CHUNK) as desk:
+        agent, box = desk.user(), desk.mailbox()
+        ids = [desk.conversation(box, text=f"t{i}") for i in range(3)]
+        mark = desk.mark()
+        op_id = operation(desk, ids, agent)
+        assert desk.post(f"/operations/{op_id}/cancel", {}).status_code == 202
+        fail_on_event(db, "operation.cancelled")
+        desk.run_operations()
+
+        assert desk.types(mark) == ["operation.started", "operation.failed"]
+        op = desk.get(f"/operations/{op_id}").json()
+        assert op["status"] == "failed"
+        assert states(desk, ids) == ["published"] * 3
+
+
+def test_a_refused_timeout_is_not_announced(database_url: str, db: Database) -> None:
+    clock = FakeClock(step=timedelta(seconds=2))  # every reading is 2 s later
+    with desk_app(database_url, clock, operation_chunk_size=CHUNK) as desk:
+        agent, box = desk.user(), desk.mailbox()
+        ids = [desk.conversation(box, text=f"t{i}") for i in range(3)]
+        mark = desk.mark()
+        op_id = operation(desk, ids, agent, timeoutSeconds=1)
+        fail_on_event(db, "operation.timed_out")
+        desk.run_operations()
+
+        assert desk.types(mark) == ["operation.started", "operation.failed"]
+        assert desk.get(f"/operations/{op_id}").json()["status"] == "failed"
+        assert states(desk, ids) == ["published"] * 3
+
+
+def test_a_refused_failure_leaves_the_operation_to_be_resumed(
+    database_url: str, db: Database
+) -> None:
+    """The chunk fails, and so does announcing that: the operation is left running, as
+    after a crash, with nothing announced that did not commit. A worker that takes it over
+    once the lease has run out meets the failing chunk again and announces it once."""
+    clock = FakeClock()
+    with desk_app(database_url, clock, operation_chunk_size=CHUNK) as desk:
+        agent, box = desk.user(), desk.mailbox()
+        ids = [desk.conversation(box, text=f"t{i}") for i in range(3)]
+        mark = desk.mark()
+        op_id = operation(desk, ids, agent)
+        fail_on_event(db, "convo.deleted", conversation_id=ids[2], name="fail_chunk")
+        fail_on_event(db, "operation.failed")
+        with pytest.raises(Exception, match="boom fail_event"):
+            desk.run_operations()
+        assert desk.types(mark) == [
+            "operation.started",
+            "convo.deleted",
+            "convo.deleted",
+            "operation.progress",
+        ]
+        op = desk.get(f"/operations/{op_id}").json()
+        assert (op["status"], op["processed"]) == ("running", 2)
+
+        drop_trigger(db, "fail_event", "events")
+        clock.advance(desk.settings.worker_lease_seconds + 1)
+        desk.run_operations()
+        types = desk.types(mark)
+        assert types[-1] == "operation.failed"
+        assert types.count("operation.failed") == 1
+        assert deleted_ids(desk, mark) == ids[:2]
+        assert states(desk, ids) == ["deleted", "deleted", "published"]
+        assert desk.get(f"/operations/{op_id}").json()["status"] == "failed"
