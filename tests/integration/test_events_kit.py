@@ -182,6 +182,24 @@ def desk_app(
         yield Desk(client, app, s)
 
 
+# FreeScout's body for a 500: what a change the database refused answers.
+INTERNAL_ERROR = {"message": "Internal Server Error", "_embedded": {"errors": []}}
+
+
+def assert_failed(r: Any) -> None:
+    assert r.status_code == 500, r.text
+    assert r.json() == INTERNAL_ERROR
+
+
+def submit(desk: Desk, body: dict[str, Any]) -> str:
+    """Queue an operation; its id."""
+    r = desk.post("/operations", body)
+    assert r.status_code == 202, r.text
+    assert r.json()["status"] == "queued"
+    assert r.headers["Resource-ID"] == r.json()["id"]
+    return str(r.json()["id"])
+
+
 def count_events(db: Database) -> int:
     with db.read() as conn:
         return int(conn.execute(select(func.count()).select_from(events)).scalar_one())

@@ -8,13 +8,12 @@ on PostgreSQL, a deferred constraint trigger that fails at COMMIT itself.
 
 from __future__ import annotations
 
-from typing import Any
-
 import pytest
 from sqlalchemy import func, select
 
 from tests.integration.test_events_kit import (
     Desk,
+    assert_failed,
     count_events,
     desk_app,
     drop_trigger,
@@ -26,13 +25,6 @@ from tests.integration.test_events_kit import (
 )
 from tidings.db.engine import Database
 from tidings.db.schema import conversations, customers, mailboxes, threads
-
-INTERNAL_ERROR = {"message": "Internal Server Error", "_embedded": {"errors": []}}
-
-
-def assert_failed(r: Any) -> None:
-    assert r.status_code == 500, r.text
-    assert r.json() == INTERNAL_ERROR
 
 
 def thread_count(db: Database, convo_id: int) -> int:

@@ -11,19 +11,11 @@ from typing import Any
 
 import pytest
 
-from tests.integration.test_events_kit import Desk, FakeClock, desk_app, fail_on_update
+from tests.integration.test_events_kit import Desk, FakeClock, desk_app, fail_on_update, submit
 from tidings.db.engine import Database
 from tidings.operations.confirm import ids_digest
 
 CHUNK = 2
-
-
-def submit(desk: Desk, body: dict[str, Any]) -> str:
-    r = desk.post("/operations", body)
-    assert r.status_code == 202, r.text
-    assert r.json()["status"] == "queued"
-    assert r.headers["Resource-ID"] == r.json()["id"]
-    return str(r.json()["id"])
 
 
 def run(desk: Desk, body: dict[str, Any]) -> tuple[str, list[dict[str, Any]]]:

@@ -110,7 +110,8 @@ class Runner:
             if op.atomic:
                 # A cancel (or timeout) that arrived before the run is honoured here too:
                 # once the single transaction starts, it runs to its end.
-                if not self._check_stop(op_id):
+                stopped = self._guarded(op_id, lambda: self._check_stop(op_id))
+                if stopped is False:  # None: the check failed, and said so
                     self._guarded(op_id, lambda: self._run_atomic(op_id, renderer))
                 return
             cursor = Cursor()
