@@ -88,16 +88,27 @@ _TIMESTAMPS = (
 )
 
 
+_JSON_COLUMNS = ("cc", "bcc", '"to"', "meta")
+
+
 def _selected(columns: str, dialect: str) -> str:
     """``columns`` as a select list. PostgreSQL sends timestamps as text in the layout
     SQLite stores (``YYYY-MM-DD HH:MM:SS.ffffff``, whatever its ``DateStyle``): re-cutting
-    text is cheaper than building a ``datetime`` in the driver and formatting it here."""
+    text is cheaper than building a ``datetime`` in the driver and formatting it here. It
+    sends JSON columns as their text too, as SQLite does: a ``json`` column keeps the text
+    Tidings wrote (compact, by orjson), which is embedded as is; decoding it in the driver
+    only for orjson to encode it again cost ~8 us a conversation with three threads."""
     if dialect != "postgresql":
         return columns
-    names = [name.strip() for name in columns.split(",")]
-    return ", ".join(
-        f"to_char({n}, 'YYYY-MM-DD HH24:MI:SS.US') AS {n}" if n in _TIMESTAMPS else n for n in names
-    )
+
+    def selected(name: str) -> str:
+        if name in _TIMESTAMPS:
+            return f"to_char({name}, 'YYYY-MM-DD HH24:MI:SS.US') AS {name}"
+        if name in _JSON_COLUMNS:
+            return f"{name}::text AS {name}"
+        return name
+
+    return ", ".join(selected(name.strip()) for name in columns.split(","))
 
 
 SELECT_CONVERSATIONS = {d: _selected(CONVERSATION_COLUMNS, d) for d in ("sqlite", "postgresql")}
@@ -114,11 +125,11 @@ def _friendly(value: str | None) -> str:
     return "" if value is None else f"{MONTHS[value[5:7]]} {DAYS[value[8:10]]}, {value[11:16]}"
 
 
-def _stored_json(value: Any) -> Any:
-    """A JSON column as stored: text on SQLite (embedded as is), decoded on PostgreSQL."""
-    if isinstance(value, str):
-        return EMPTY_LIST if value == "[]" else orjson.Fragment(value)
-    return EMPTY_LIST if value is None else value
+def _stored_json(value: str | None) -> Any:
+    """A JSON column as stored (text on both databases, see ``_selected``), embedded as is."""
+    if value is None or value == "[]":
+        return EMPTY_LIST
+    return orjson.Fragment(value)
 
 
 def _known(ids: set[int | None]) -> list[int]:
@@ -398,7 +409,7 @@ def _thread(t: Any, people: People, files: list[Json] | None) -> Json:
     if not action_type and (meta == "{}" or not meta):
         action = NO_ACTION  # most threads
     else:
-        decoded = orjson.loads(meta) if isinstance(meta, str) else meta
+        decoded = orjson.loads(meta)
         action = _action(action_type, decoded or {})
     return {
         "id": thread_id,
