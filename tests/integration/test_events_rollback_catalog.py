@@ -343,6 +343,16 @@ def test_a_refused_operation_event_takes_its_chunk_with_it(
         assert REFUSED in op["error"]
 
 
+def assert_failed_before_any_change(desk: Desk, mark: int, op_id: str, ids: list[int]) -> None:
+    """The operation announced only that it started and then failed, for the refusal, and
+    changed nothing."""
+    assert desk.types(mark) == ["operation.started", "operation.failed"]
+    op = desk.get(f"/operations/{op_id}").json()
+    assert op["status"] == "failed"
+    assert REFUSED in op["error"]
+    assert states(desk, ids) == ["published"] * 3
+
+
 @pytest.mark.parametrize("atomic", [False, True])
 def test_a_refused_cancellation_is_not_announced(
     database_url: str, db: Database, atomic: bool
@@ -355,11 +365,7 @@ def test_a_refused_cancellation_is_not_announced(
         fail_on_event(db, "operation.cancelled")
         desk.run_operations()
 
-        assert desk.types(mark) == ["operation.started", "operation.failed"]
-        op = desk.get(f"/operations/{op_id}").json()
-        assert op["status"] == "failed"
-        assert REFUSED in op["error"]
-        assert states(desk, ids) == ["published"] * 3
+        assert_failed_before_any_change(desk, mark, op_id, ids)
 
 
 @pytest.mark.parametrize("atomic", [False, True])
@@ -372,11 +378,7 @@ def test_a_refused_timeout_is_not_announced(database_url: str, db: Database, ato
         fail_on_event(db, "operation.timed_out")
         desk.run_operations()
 
-        assert desk.types(mark) == ["operation.started", "operation.failed"]
-        op = desk.get(f"/operations/{op_id}").json()
-        assert op["status"] == "failed"
-        assert REFUSED in op["error"]
-        assert states(desk, ids) == ["published"] * 3
+        assert_failed_before_any_change(desk, mark, op_id, ids)
 
 
 def test_a_refused_failure_leaves_the_operation_to_be_resumed(
