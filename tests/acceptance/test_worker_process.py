@@ -55,7 +55,7 @@ def test_separate_workers_wake_on_notify_and_finish_operations(
         time.sleep(3)  # both listening
         with transaction(db) as tx:
             request = {"action": "delete", "conversationIds": ids, "byUser": 1}
-            op_id = planning.queue(tx, planning.parse(tx.conn, request), "secret")
+            op_id = planning.queue(tx, planning.parse(tx.conn, request), "secret").id
         deadline = time.monotonic() + 60
         status = "queued"
         while time.monotonic() < deadline and status != "completed":

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
+from fastapi import FastAPI
 
 from tests.api.support import (
     FOLDER_KEYS,
@@ -26,6 +27,7 @@ from tests.api.support import (
 )
 from tidings.db import schema
 from tidings.db.engine import Database
+from tidings.operations.runner import Runner
 
 # (type, name) in the order the API lists them (by type).
 MAILBOX_WIDE = [
@@ -245,7 +247,8 @@ def _dry_run(client: ApiClient, mailbox_id: int) -> dict[str, Any]:
     response = client.delete(f"/api/mailboxes/{mailbox_id}", params={"dryRun": "true"})
     assert response.status_code == 200, response.text
     body: dict[str, Any] = response.json()
-    assert set(body) == {"total", "confirmToken", "expiresAt"}
+    assert set(body) == {"action", "total", "confirmToken", "expiresAt"}
+    assert body["action"] == "delete_mailbox"
     assert_date(body["expiresAt"])
     return body
 
@@ -257,7 +260,26 @@ def _assert_conflict(response: Any) -> None:
     assert "dryRun" in body["message"]
 
 
-def test_delete_mailbox(client: ApiClient, desk: Desk, db: Database, counts: Any) -> None:
+def _deleting(client: ApiClient, path: str, token: str) -> dict[str, Any]:
+    """Confirm a mailbox deletion: 202 and the queued ``delete_mailbox`` operation."""
+    response = client.delete(path, params={"confirmToken": token})
+    assert response.status_code == 202, response.text
+    op: dict[str, Any] = response.json()
+    assert response.headers["Resource-ID"] == op["id"]
+    assert op["status"] == "queued"
+    return op
+
+
+def _run_operations(app: FastAPI) -> None:
+    ctx = app.state.ctx
+    runner = Runner(ctx.db, ctx.clock, ctx.settings)
+    while runner.run_once():
+        pass
+
+
+def test_delete_mailbox(
+    app: FastAPI, client: ApiClient, desk: Desk, db: Database, counts: Any
+) -> None:
     gone = create_conversation(client, new_conversation(desk.mailbox2))["id"]
     kept = create_conversation(client, new_conversation(desk.mailbox))["id"]
     path = f"/api/mailboxes/{desk.mailbox2}"
@@ -279,7 +301,15 @@ def test_delete_mailbox(client: ApiClient, desk: Desk, db: Database, counts: Any
     assert plan["total"] == 2
     assert counts() == before
 
-    assert_no_content(client.delete(path, params={"confirmToken": plan["confirmToken"]}))
+    op = _deleting(client, path, plan["confirmToken"])
+    assert (op["action"], op["total"], op["params"]) == (
+        "delete_mailbox",
+        2,
+        {"mailboxId": desk.mailbox2},
+    )
+    _run_operations(app)
+    done = client.get(f"/api/operations/{op['id']}").json()
+    assert (done["status"], done["processed"], done["succeeded"]) == ("completed", 2, 2)
     assert_not_found(client.get(f"/api/mailboxes/{desk.mailbox2}/folders"))
     for convo_id in (gone, newer):
         assert_not_found(client.get(f"/api/conversations/{convo_id}"))
@@ -291,15 +321,17 @@ def test_delete_mailbox(client: ApiClient, desk: Desk, db: Database, counts: Any
     assert_not_found(client.delete("/api/mailboxes/999"))
 
 
-def test_delete_empty_mailbox_still_needs_a_token(client: ApiClient, desk: Desk) -> None:
+def test_delete_empty_mailbox_still_needs_a_token(
+    app: FastAPI, client: ApiClient, desk: Desk
+) -> None:
     _assert_conflict(client.delete(f"/api/mailboxes/{desk.mailbox2}"))
     plan = _dry_run(client, desk.mailbox2)
     assert plan["total"] == 0
     assert_invalid(client.delete(f"/api/mailboxes/{desk.mailbox2}", params={"dryRun": "maybe"}))
-    response = client.delete(
-        f"/api/mailboxes/{desk.mailbox2}", params={"confirmToken": plan["confirmToken"]}
-    )
-    assert_no_content(response)
+    op = _deleting(client, f"/api/mailboxes/{desk.mailbox2}", plan["confirmToken"])
+    assert op["total"] == 0
+    _run_operations(app)
+    assert_not_found(client.get(f"/api/mailboxes/{desk.mailbox2}/folders"))
 
 
 def test_delete_mailbox_with_absurd_token_is_409(client: ApiClient, desk: Desk) -> None:

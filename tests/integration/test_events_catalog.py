@@ -386,10 +386,17 @@ def test_delete_mailbox_announces_each_conversation(database_url: str) -> None:
 
         with step(desk) as s:
             assert desk.delete(f"/mailboxes/{box}").status_code == 409  # not confirmed
-            assert desk.delete_mailbox(box).status_code == 204
-        assert s.types == ["convo.deleted_forever"] * 3
-        assert sorted(e["entity"]["id"] for e in s.events) == sorted(ids)
-        for e in s.events:
+            assert desk.delete_mailbox(box).status_code == 202  # a delete_mailbox operation
+            desk.run_operations()
+        assert s.types == [
+            "operation.started",
+            *["convo.deleted_forever"] * 3,
+            "operation.completed",
+        ]
+        deleted = s.events[1:-1]
+        assert sorted(e["entity"]["id"] for e in deleted) == sorted(ids)
+        assert s.events[-1]["data"]["action"] == "delete_mailbox"
+        for e in deleted:
             assert e["mailboxId"] == box
             assert (
                 e["data"]["_embedded"]["threads"]

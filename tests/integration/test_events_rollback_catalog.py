@@ -194,7 +194,7 @@ MORE_CASES: dict[str, tuple[str, Case]] = {
 
 # The operation events, refused in the runner's transactions: the test for each.
 OPERATION_CASES = {
-    "operation.started": "test_a_refused_operation_started_leaves_the_operation_queued",
+    "operation.started": "test_a_refused_operation_started_fails_the_operation",
     "operation.progress": "test_a_refused_operation_event_takes_its_chunk_with_it",
     "operation.completed": "test_a_refused_operation_event_takes_its_chunk_with_it",
     "operation.cancelled": "test_a_refused_cancellation_is_not_announced",
@@ -276,34 +276,21 @@ def deleted_ids(desk: Desk, mark: int) -> list[int]:
     return [e["entity"]["id"] for e in desk.events(mark) if e["type"] == "convo.deleted"]
 
 
-def test_a_refused_operation_started_leaves_the_operation_queued(
-    database_url: str, db: Database
-) -> None:
+def test_a_refused_operation_started_fails_the_operation(database_url: str, db: Database) -> None:
+    """A persistent error before the first chunk fails the operation, announced, and
+    changes no conversation."""
     clock = FakeClock()
     with desk_app(database_url, clock, operation_chunk_size=CHUNK) as desk:
         agent, ids = three_conversations(desk)
         mark = desk.mark()
         op_id = delete(desk, agent, ids)
         fail_on_event(db, "operation.started")
-        with pytest.raises(Exception, match=REFUSED):
-            desk.run_operations()
-        assert desk.get(f"/operations/{op_id}").json()["status"] == "queued"
-        assert desk.events(mark) == []
-        assert states(desk, ids) == ["published"] * 3
-
-        # Once its lease has run out, a worker starts it again, and it runs once.
-        drop_trigger(db, "fail_event", "events")
-        clock.advance(desk.settings.worker_lease_seconds + 1)
         desk.run_operations()
-        assert desk.types(mark) == [
-            "operation.started",
-            "convo.deleted",
-            "convo.deleted",
-            "operation.progress",
-            "convo.deleted",
-            "operation.completed",
-        ]
-        assert deleted_ids(desk, mark) == ids
+        op = desk.get(f"/operations/{op_id}").json()
+        assert op["status"] == "failed"
+        assert REFUSED in op["error"]
+        assert desk.types(mark) == ["operation.failed"]
+        assert states(desk, ids) == ["published"] * 3
 
 
 @pytest.mark.parametrize(

@@ -17,14 +17,14 @@ def _operation(db: Database, ids: list[int]) -> str:
     with db.write() as conn:
         store.insert_operation(
             conn,
-            {
-                "id": "op_t",
-                "action": "delete",
-                "status": "running",
-                "selection": {},
-                "params": {},
-                "created_at": NOW,
-            },
+            op_id="op_t",
+            action="delete",
+            selection={},
+            params={},
+            by_user_id=None,
+            atomic=False,
+            timeout_seconds=None,
+            now=NOW,
         )
         store.freeze_ids(conn, "op_t", ids)
     return "op_t"
@@ -64,12 +64,12 @@ def test_a_chunk_records_the_exceptions_and_moves_the_cursor(
 ) -> None:
     op_id = _operation(db, [10, 11, 12, 13, 14, 15])
     with db.write() as conn:
-        items = store.next_items(conn, op_id, 4)
+        items = store.next_items(conn, op_id, 4, -1)
         assert items == [(0, 10), (1, 11), (2, 12), (3, 13)]
         store.record_chunk(
             conn,
             op_id,
-            [p for p, _ in items],
+            items,
             unchanged=unchanged,
             missing=missing,
             lease_until=NOW,

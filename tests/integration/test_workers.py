@@ -19,7 +19,7 @@ from tidings.desk.mailboxes import create_mailbox
 from tidings.desk.users import create_user
 from tidings.events.outbox import transaction
 from tidings.operations import planning, store
-from tidings.operations.runner import Cursor, LeaseLost, Runner
+from tidings.operations.runner import LeaseLost, Runner
 
 
 class Clock:
@@ -66,7 +66,7 @@ def seeded(db: Database, clock: Clock) -> list[int]:
 
 def _queue(db: Database, clock: Clock, body: dict[str, object]) -> str:
     with transaction(db, clock) as tx:
-        return planning.queue(tx, planning.parse(tx.conn, body), "secret")
+        return planning.queue(tx, planning.parse(tx.conn, body), "secret").id
 
 
 def _settings(**overrides: object) -> Settings:
@@ -113,15 +113,15 @@ def test_expired_lease_is_taken_over_and_the_old_worker_stops(
     first, second = Runner(db, clock, _settings()), Runner(db, clock, _settings())
     with db.write() as conn:
         assert store.claim(conn, first.owner, clock(), first.lease_until(clock())) == op_id
-    first._start(op_id)
-    assert first._run_chunk(op_id, Cursor()) is False  # one chunk of 7 done, then "crash"
+    first.start(op_id)
+    assert first.run_chunk(op_id) is False  # one chunk of 7 done, then "crash"
 
     assert second.run_once() is False  # the lease is still held: nothing to take
     clock.advance(31)
     assert second.run_once() is True  # expired: taken over and finished
 
     with pytest.raises(LeaseLost):
-        first._run_chunk(op_id, Cursor())
+        first.run_chunk(op_id)
     deleted = [cid for type_, cid, _ in _event_types(db) if type_ == "convo.deleted"]
     assert sorted(deleted) == sorted(seeded)
     with db.read() as conn:

@@ -162,6 +162,7 @@ CREATE_OPERATION = body(
                 "restore",
                 "delete_forever",
                 "empty_trash",
+                "delete_mailbox",
                 "status",
                 "assign",
                 "move",
@@ -183,7 +184,8 @@ CREATE_OPERATION = body(
         "params": {
             "type": "object",
             "description": "status: {status}; assign: {user}; move: {mailboxId}; "
-            "tag: {tags, replace}; empty_trash: {folder: deleted|spam}.",
+            "tag: {tags, replace}; empty_trash: {folder: deleted|spam}; "
+            "delete_mailbox: {mailboxId} (no selection: every conversation of the mailbox).",
         },
         "byUser": _INT,
         "atomic": _BOOL,

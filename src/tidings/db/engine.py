@@ -14,12 +14,11 @@ from typing import Any
 
 import orjson
 from sqlalchemy import Connection, Engine, create_engine, event
-from sqlalchemy.pool import NullPool, QueuePool, StaticPool
+from sqlalchemy.pool import NullPool, StaticPool
 
 from tidings.config import normalize_database_url
 
 _WRITE = "tidings_write"
-WAL_SIZE_LIMIT = 64 * 1024 * 1024
 
 
 class Database:
@@ -28,14 +27,10 @@ class Database:
         self.pool_size = pool_size
         self.engine = _make_engine(self.url, pool_size)
 
-    def can_connect_at_once(self) -> bool:
-        """Whether a connection can be had from the pool now, without waiting for one to
-        be returned (an idle one, or room to open another)."""
-        pool: Any = self.engine.pool
-        if not isinstance(pool, QueuePool) or self.pool_size <= 0:  # 0: no limit
-            return True
-        # The pool may open ``pool_size`` connections and as many again (``_make_engine``).
-        return bool(pool.checkedin() > 0 or pool.checkedout() < 2 * self.pool_size)
+    @property
+    def shared_with_other_processes(self) -> bool:
+        """Whether another process can open this database too (not SQLite in memory)."""
+        return not (self.is_sqlite and _in_memory(self.url))
 
     @property
     def is_sqlite(self) -> bool:
@@ -61,6 +56,10 @@ class Database:
 
     def dispose(self) -> None:
         self.engine.dispose()
+
+
+def _in_memory(url: str) -> bool:
+    return url in ("sqlite://", "sqlite:///:memory:") or "mode=memory" in url
 
 
 def _json(value: Any) -> str:
@@ -93,9 +92,7 @@ def _make_engine(url: str, pool_size: int) -> Engine:
     elif pool_size <= 0:
         kwargs["poolclass"] = NullPool
     else:
-        # Most recently used first: a worker's successive transactions get the same
-        # connection, which render-ahead's check needs (ADR 0011), with its cache warm.
-        kwargs.update(pool_size=pool_size, max_overflow=pool_size, pool_use_lifo=True)
+        kwargs.update(pool_size=pool_size, max_overflow=pool_size)
     engine = create_engine(url, **kwargs)
     _take_over_sqlite_transactions(engine)
     return engine
@@ -116,10 +113,6 @@ def _take_over_sqlite_transactions(engine: Engine) -> None:
         # connection's own cache: measured on 100,000 conversations, one conversation
         # 513 -> ~890 requests/s, a list page's p99 69 -> 48 ms.
         cursor.execute("PRAGMA mmap_size=1073741824")
-        # SQLite never shrinks the WAL file by itself. While a reader is always busy (a bulk
-        # delete's snapshot renderer, ADR 0011) the WAL cannot start over and grows (~500 MB
-        # over 100,000 conversations); this cuts the file back when it next does.
-        cursor.execute(f"PRAGMA journal_size_limit={WAL_SIZE_LIMIT}")
         cursor.close()
 
     @event.listens_for(engine, "begin")

@@ -280,9 +280,8 @@ events = Table(
     Column("mailbox_id", BigInteger, nullable=True),
     Column("conversation_id", BigInteger, nullable=True),
     Column("operation_id", String(32), nullable=True),
-    # JSON text or an LZ4 block (a BLOB) on SQLite, always an LZ4 block (bytea) on
-    # PostgreSQL: see tidings.events.payloads and ADR 0013.
-    Column("payload", Text().with_variant(LargeBinary(), "postgresql"), nullable=False),
+    # JSON text, or on SQLite an LZ4 block (a BLOB) when large: tidings.events.payloads.
+    Column("payload", Text, nullable=False),
     Index("ix_events_created_at", "created_at"),
     Index("ix_events_conversation_id", "conversation_id"),
     Index("ix_events_operation_id", "operation_id"),
@@ -312,7 +311,7 @@ operations = Table(
     Column("created_at", UTCDateTime(), nullable=False),
     Column("started_at", UTCDateTime(), nullable=True),
     Column("finished_at", UTCDateTime(), nullable=True),
-    # Items before this position are done (migration 0003): see operation_items.outcome.
+    # Items before this position are done: see operation_items.outcome.
     Column("next_position", Integer, nullable=False, default=0, server_default="0"),
     Index("ix_operations_status", "status"),
 )
@@ -322,8 +321,7 @@ operations = Table(
 # ``outcome``: 'missing' or 'unchanged' for a done item that did not change; NULL for
 # one that changed, or is not done yet (position >= operations.next_position). Only
 # the exceptions are written: a row update per conversation cost more than the rest
-# of the bookkeeping (migration 0003). Items of operations that had finished before that
-# migration may still say 'changed'.
+# of the bookkeeping.
 operation_items = Table(
     "operation_items",
     metadata,

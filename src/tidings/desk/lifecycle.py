@@ -8,7 +8,7 @@ same events (FreeScout's bulk paths bypassed its hooks; reference 3.1).
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
@@ -26,11 +26,12 @@ from tidings.db.schema import (
     mailboxes,
     threads,
 )
-from tidings.desk import conversation_views, snapshots
+from tidings.desk import conversation_views
 from tidings.desk.announce import announce
 from tidings.desk.enums import Action, FolderType, State, ThreadType
 from tidings.desk.folders import FolderMap
 from tidings.desk.snapshots import Snapshot
+from tidings.desk.snapshots import render as snapshots_of
 from tidings.desk.threads import line_items, user_name
 from tidings.desk.views import chunked
 from tidings.errors import InvalidInput, NotFound
@@ -52,14 +53,10 @@ def lock_rows(conn: Connection, ids: Sequence[int]) -> list[Row[Any]]:
     return rows
 
 
-def lock_ids(conn: Connection, ids: Sequence[int], *, nowait: bool = False) -> list[int]:
-    """Like ``lock_rows`` for callers that need only to know which ids exist. ``nowait``
-    (PostgreSQL): fail at once, with ``LockNotAvailable``, if another transaction holds
-    any of them."""
+def lock_ids(conn: Connection, ids: Sequence[int]) -> list[int]:
+    """Like ``lock_rows`` for callers that need only to know which ids exist."""
     found: list[int] = []
-    lock = ""
-    if conn.dialect.name == "postgresql":
-        lock = " FOR UPDATE NOWAIT" if nowait else " FOR UPDATE"
+    lock = " FOR UPDATE" if conn.dialect.name == "postgresql" else ""
     for part in chunked(sorted(set(ids))):
         sql = f"SELECT id FROM conversations WHERE id IN ({{ids}}) ORDER BY id{lock}"
         found.extend(int(row[0]) for row in raw.rows(conn, raw.in_list(sql, part)))
@@ -140,26 +137,22 @@ def restore(tx: Tx, ids: Sequence[int], by_user: int | None) -> list[int]:
     return [convo_id for _, convo_id in changes]
 
 
-# The snapshots of exactly the given conversations as they were committed before this
-# transaction changed anything, made elsewhere (``tidings.operations.render_ahead``).
-Rendered = Callable[[list[int]], Sequence[Snapshot]]
-
-
 def delete_forever(
-    tx: Tx, ids: Sequence[int], *, locked: bool = False, rendered: Rendered | None = None
+    tx: Tx, ids: Sequence[int], snapshots: Sequence[Snapshot] | None = None
 ) -> list[int]:
     """Announce, then delete: each ``convo.deleted_forever`` carries the conversation and
     its threads as they were just before, and commits only together with the deletion
-    (FreeScout announces before deleting and sends empty threads; reference 3.2)."""
-    # ``locked``: the caller already locked exactly these, existing, ids in this transaction.
-    found = sorted(set(ids)) if locked else lock_ids(tx.conn, ids)
+    (FreeScout announces before deleting and sends empty threads; reference 3.2).
+
+    ``snapshots``: those conversations' payloads as this transaction would read them,
+    read already from the committed rows by a bulk operation's child process
+    (``tidings.operations.snapshot_child``); used if they cover exactly the ids found."""
+    found = lock_ids(tx.conn, ids)
     if not found:
         return []
-    if rendered is not None:
-        # Rendered by another process, from the committed rows, which this transaction
-        # holds unchanged (ADR 0011): delete, then wait for what is not ready yet.
+    if snapshots is not None and [s.conversation_id for s in snapshots] == found:
         _delete_rows(tx.conn, found)
-        _emit_deleted(tx, rendered(found))
+        _emit_deleted(tx, snapshots)
         return found
     batch = conversation_views.read(tx.conn, found, with_threads=True)
     # Everything the snapshots need is read, so the rows are deleted while this thread
@@ -168,7 +161,7 @@ def delete_forever(
     delete_rows = _delete_rows if tx.conn.dialect.name == "postgresql" else _delete_cascading
     deleting = _deleter.submit(delete_rows, tx.conn, found)
     try:
-        _emit_deleted(tx, snapshots.render(batch, tx.conn.dialect.name))
+        _emit_deleted(tx, snapshots_of(batch, tx.conn.dialect.name))
     finally:
         # Waits, also when rendering failed (never end a transaction under a running
         # statement); re-raises a failed DELETE, chaining a rendering error if both failed.
@@ -221,14 +214,14 @@ def mailbox_conversation_ids(conn: Connection, mailbox_id: int) -> list[int]:
     return list(conn.execute(query.order_by(conversations.c.id)).scalars())
 
 
-def delete_mailbox(tx: Tx, mailbox_id: int) -> int:
-    """Delete a mailbox and, first, every conversation in it, each announced."""
-    ids = mailbox_conversation_ids(tx.conn, mailbox_id)
-    delete_forever(tx, ids)
+def remove_mailbox(tx: Tx, mailbox_id: int) -> None:
+    """The last step of deleting a mailbox, once its conversations are deleted forever
+    (a ``delete_mailbox`` operation): any conversation that arrived meanwhile is deleted
+    forever too, announced; then its folders, its users' access and the mailbox go."""
+    delete_forever(tx, mailbox_conversation_ids(tx.conn, mailbox_id))
     tx.conn.execute(delete(folders).where(folders.c.mailbox_id == mailbox_id))
     tx.conn.execute(delete(mailbox_user).where(mailbox_user.c.mailbox_id == mailbox_id))
     tx.conn.execute(delete(mailboxes).where(mailboxes.c.id == mailbox_id))
-    return len(ids)
 
 
 def merge(tx: Tx, target_id: int, source_id: int, by_user: int) -> None:

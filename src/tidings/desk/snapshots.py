@@ -3,13 +3,7 @@
 ``convo.deleted_forever`` carries the conversation and its threads as they were just
 before the deletion. A snapshot here is that payload in its final, stored form (see
 ``tidings.events.payloads``), so it can be made by another process and handed to the
-transaction that deletes the conversation (``tidings.operations.render_ahead``).
-
-Rule: a snapshot depends only on its own conversation's rows (the conversation, its
-threads and attachments) and on the users and customers it names. Render-ahead relies on
-it: deleting one chunk must not change the next chunk's snapshots (ADR 0011). A payload
-field drawn from other conversations (say, a customer's conversation count) would break
-that, and must come with a change to the check there.
+transaction that deletes the conversation (``tidings.operations.snapshot_child``).
 """
 
 from __future__ import annotations
@@ -26,7 +20,7 @@ from tidings.events import payloads
 
 class Snapshot(NamedTuple):
     """One conversation's payload as ``events.payload`` stores it (a tuple: it crosses
-    process boundaries by the thousand, and tuples pickle fastest)."""
+    a process boundary by the thousand, and tuples pickle fastest)."""
 
     conversation_id: int
     mailbox_id: int

@@ -57,6 +57,26 @@ def read(conn: Connection, q: EventQuery) -> tuple[list[dict[str, Any]], int, bo
     return [event_json(r) for r in rows], cursor, more
 
 
+def newest_position(conn: Connection) -> int:
+    """The position of the newest event this connection sees (0: none yet)."""
+    return int(conn.execute(select(func.max(events.c.seq))).scalar() or 0)
+
+
+def others_appended(conn: Connection, after: int, operation_id: str) -> bool:
+    """Whether an event after position ``after`` was appended by anything but the
+    operation ``operation_id``: since every change to a conversation or a customer
+    appends its event (invariant 1), False means nothing but that operation changed them."""
+    found = conn.execute(
+        select(events.c.seq)
+        .where(
+            events.c.seq > after,
+            (events.c.operation_id.is_(None)) | (events.c.operation_id != operation_id),
+        )
+        .limit(1)
+    ).first()
+    return found is not None
+
+
 def event_json(row: Any) -> dict[str, Any]:
     return {
         "id": row.id,

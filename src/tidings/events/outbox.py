@@ -14,7 +14,7 @@ SQLite needs nothing extra: it has one writer at a time.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -54,8 +54,6 @@ class Tx:
     now: datetime
     operation_id: str | None = None
     pending: list[PendingEvent] = field(default_factory=list)
-    # Run after the events are written, as the last thing before COMMIT.
-    before_commit: list[Callable[[], None]] = field(default_factory=list)
 
     def emit(
         self,
@@ -136,7 +134,7 @@ _COLUMNS = (
     ("mailbox_id", "int8"),
     ("conversation_id", "int8"),
     ("operation_id", "varchar"),
-    ("payload", "bytea"),
+    ("payload", "text"),
 )
 _INSERT = (
     f"INSERT INTO events ({', '.join(name for name, _ in _COLUMNS)})"
@@ -153,5 +151,3 @@ def transaction(
         tx = Tx(conn=conn, now=clock(), operation_id=operation_id)
         yield tx
         append(conn, tx.pending)
-        for hook in tx.before_commit:
-            hook()

@@ -1,16 +1,13 @@
-"""How an event's payload is stored: its exact JSON bytes, LZ4-compressed when large.
+"""How an event's payload is stored: its exact JSON, on SQLite LZ4-compressed when large.
 
 A ``convo.deleted_forever`` snapshot with its threads is a few kilobytes, and a bulk
-operation writes one per conversation. The rule on both databases: a payload stored as
-bytes is an LZ4 block, one stored as text is the JSON itself.
+operation writes one per conversation. A payload stored as bytes is an LZ4 block, one
+stored as text is the JSON itself.
 
 - **SQLite** stores what it is given. A payload of ``COMPRESS_FROM`` bytes or more is
-  stored as an LZ4 block (a BLOB), a smaller one as JSON text (ADR 0010); rows written
-  before that existed read back unchanged.
-- **PostgreSQL** stores every payload as an LZ4 block in a ``bytea`` column (migration
-  0004, ADR 0013). The server used to compress them itself (TOAST), inside the
-  transaction that appends them; compressed here, the work happens where snapshots are
-  rendered, off the chunk's path, and the server writes ~2.8x fewer bytes.
+  stored as an LZ4 block (a BLOB), a smaller one as JSON text (ADR 0010).
+- **PostgreSQL** stores JSON text, which the server compresses out of line itself
+  (TOAST, with LZ4 where it was built with it): readable in ``psql`` (ADR 0016).
 
 The compressed form is ``lz4.block``'s: the JSON's size as 4 bytes, little endian, then a
 raw LZ4 block. Measured on 500 snapshots of conversations with three threads (1.9 MB of
@@ -29,7 +26,7 @@ COMPRESS_FROM = 1024
 
 def stored(payload: bytes, dialect: str) -> str | bytes:
     """The value to write to ``events.payload`` for this JSON."""
-    if dialect == "postgresql" or len(payload) >= COMPRESS_FROM:
+    if dialect == "sqlite" and len(payload) >= COMPRESS_FROM:
         return bytes(lz4.block.compress(payload))
     return payload.decode()
 

@@ -10,24 +10,23 @@ from tidings.desk import lifecycle, tags
 from tidings.desk import validate as v
 from tidings.desk.announce import announce
 from tidings.desk.enums import CONVERSATION_STATUSES, Status, parse
-from tidings.desk.lifecycle import Rendered
+from tidings.desk.snapshots import Snapshot
 from tidings.errors import InvalidInput
 from tidings.events.outbox import Tx
 
 # (tx, conversation ids, params, acting user) -> ids that changed
 ChunkAction = Callable[[Tx, Sequence[int], dict[str, Any], int | None], list[int]]
 
-DESTRUCTIVE = ("delete_forever", "empty_trash")
+DESTRUCTIVE = ("delete_forever", "empty_trash", "delete_mailbox")
 
 # Actions whose events show the conversations as they were before the change: another
-# process can render those from the committed rows (operations/render_ahead.py).
-PRE_CHANGE_SNAPSHOTS = frozenset({"delete_forever", "empty_trash"})
+# process can read those from the committed rows (``operations/snapshot_child.py``).
+PRE_CHANGE_SNAPSHOTS = frozenset(DESTRUCTIVE)
 
 
-def delete_forever(tx: Tx, ids: Sequence[int], rendered: Rendered | None) -> list[int]:
-    """``delete_forever`` and ``empty_trash`` on one chunk; the runner locked these ids,
-    and found them, in this same transaction."""
-    return lifecycle.delete_forever(tx, ids, locked=True, rendered=rendered)
+def delete_forever(tx: Tx, ids: Sequence[int], snapshots: Sequence[Snapshot] | None) -> list[int]:
+    """Every destructive action on one chunk; ``snapshots``: see ``lifecycle.delete_forever``."""
+    return lifecycle.delete_forever(tx, ids, snapshots)
 
 
 def _per_row(change: Callable[..., list[str]]) -> Callable[..., list[int]]:
@@ -51,12 +50,19 @@ ACTIONS: dict[str, ChunkAction] = {
     "restore": lambda tx, ids, p, by: lifecycle.restore(tx, ids, by),
     "delete_forever": lambda tx, ids, p, by: delete_forever(tx, ids, None),
     "empty_trash": lambda tx, ids, p, by: delete_forever(tx, ids, None),
+    "delete_mailbox": lambda tx, ids, p, by: delete_forever(tx, ids, None),
     "status": lambda tx, ids, p, by: _status(tx, ids, parse(p["status"], Status), by or 0),
     "assign": lambda tx, ids, p, by: _assign(tx, ids, p.get("user"), by or 0),
     "move": lambda tx, ids, p, by: _move(tx, ids, p["mailboxId"], by or 0),
     "tag": lambda tx, ids, p, by: tags.set_tags(
         tx, ids, p["tags"], replace=p.get("replace", False)
     ),
+}
+
+
+# What an action does once its last chunk is done, in that chunk's transaction.
+FINISH: dict[str, Callable[[Tx, dict[str, Any]], None]] = {
+    "delete_mailbox": lambda tx, p: lifecycle.remove_mailbox(tx, p["mailboxId"]),
 }
 
 
@@ -87,6 +93,11 @@ def parse_params(
             "tags": tags.parse_names(raw.get("tags"), "params.tags"),
             "replace": v.boolean(raw, "replace"),
         }
+    if action == "delete_mailbox":
+        mailbox_id = v.integer(raw, "mailboxId", path="params.mailboxId")
+        if mailbox_id is None:
+            raise InvalidInput.field("params.mailboxId", "`params.mailboxId` is required")
+        return {"mailboxId": convos.require_mailbox(tx_conn, mailbox_id, "params.mailboxId")}
     if action == "empty_trash":
         folder = raw.get("folder", "deleted")
         if folder not in ("deleted", "spam"):

@@ -1,14 +1,18 @@
-"""Turning a bulk request into a frozen selection, a dry run, or a queued operation."""
+"""The operations service: a bulk request becomes a dry run or a queued operation over a
+frozen selection; destructive ones need the dry run's confirm token; operations stop
+when asked to. The API's routes (``/api/operations``, ``DELETE /api/mailboxes/{id}``)
+call only these functions."""
 
 from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import Connection
 
+from tidings.clock import isoformat
 from tidings.db import raw
 from tidings.desk import conversations as convos
 from tidings.desk import tags
@@ -16,11 +20,12 @@ from tidings.desk import validate as v
 from tidings.desk.enums import CONVERSATION_STATUSES, FolderType, State, Status
 from tidings.desk.folders import FolderMap
 from tidings.desk.queries import ConversationFilter, Where, conversation_where
-from tidings.errors import ConfirmationRequired, InvalidInput
+from tidings.errors import ConfirmationRequired, InvalidInput, NotFound
 from tidings.events.outbox import Tx
 from tidings.ids import new_id
 from tidings.operations import confirm, store, wakeup
 from tidings.operations.actions import ACTIONS, DESTRUCTIVE, parse_params
+from tidings.operations.model import Operation
 
 MAX_SELECTION = 1_000_000
 
@@ -112,6 +117,14 @@ def _select(
 ) -> Selection:
     if "conversationIds" in body and "filter" in body:
         raise InvalidInput.field("filter", "Give either `conversationIds` or `filter`, not both")
+    if action == "delete_mailbox":
+        if "conversationIds" in body or "filter" in body:
+            raise InvalidInput.field(
+                "filter", "`delete_mailbox` selects every conversation of `params.mailboxId`"
+            )
+        mailbox = params["mailboxId"]
+        where = conversation_where(ConversationFilter(mailbox_ids=[mailbox]), conn.dialect.name)
+        return Selection(None, where, {"filter": {"mailboxId": mailbox}})
     if action == "empty_trash" and "conversationIds" in body:
         # Emptying the trash selects by folder; ids could name conversations elsewhere.
         raise InvalidInput.field("conversationIds", "`empty_trash` takes a `filter.mailboxId`")
@@ -158,20 +171,20 @@ def _matching(conn: Connection, cf: ConversationFilter, f: dict[str, Any]) -> Se
     return Selection(None, conversation_where(cf, conn.dialect.name), {"filter": f})
 
 
-def dry_run(
-    conn: Connection, req: Request, secret: str, tx_now: Any, ttl_seconds: int
-) -> dict[str, Any]:
+def dry_run(conn: Connection, req: Request, secret: str, now: datetime, ttl_seconds: int) -> Any:
+    """How many conversations the request selects; for a destructive action, the token
+    that confirms exactly this selection for ``ttl_seconds``."""
     total, digest = req.selection.summary(conn)
     _check_size(total, req.selection)
-    expires = tx_now + timedelta(seconds=ttl_seconds)
+    expires = now + timedelta(seconds=ttl_seconds)
     result: dict[str, Any] = {"action": req.action, "total": total}
     if req.action in DESTRUCTIVE:
         result["confirmToken"] = confirm.issue(secret, req.action, req.params, digest, expires)
-        result["expiresAt"] = expires.strftime("%Y-%m-%dT%H:%M:%SZ")
+        result["expiresAt"] = isoformat(expires)
     return result
 
 
-def queue(tx: Tx, req: Request, secret: str) -> str:
+def queue(tx: Tx, req: Request, secret: str) -> Operation:
     """Freeze the selection, then check the confirmation of destructive actions against
     exactly what was frozen (a filter may match more or fewer conversations by now)."""
     if req.action in DESTRUCTIVE and not req.confirm_token:
@@ -182,22 +195,14 @@ def queue(tx: Tx, req: Request, secret: str) -> str:
     op_id = new_id("op")
     store.insert_operation(
         tx.conn,
-        {
-            "id": op_id,
-            "action": req.action,
-            "status": "queued",
-            "selection": req.selection.description,
-            "params": req.params,
-            "by_user_id": req.by_user,
-            "atomic": req.atomic,
-            "timeout_seconds": req.timeout_seconds,
-            "total": 0,
-            "processed": 0,
-            "succeeded": 0,
-            "failed": 0,
-            "cancel_requested": False,
-            "created_at": tx.now,
-        },
+        op_id=op_id,
+        action=req.action,
+        selection=req.selection.description,
+        params=req.params,
+        by_user_id=req.by_user,
+        atomic=req.atomic,
+        timeout_seconds=req.timeout_seconds,
+        now=tx.now,
     )
     total = req.selection.freeze(tx.conn, op_id)
     _check_size(total, req.selection)
@@ -206,6 +211,30 @@ def queue(tx: Tx, req: Request, secret: str) -> str:
         digest = store.items_digest(tx.conn, op_id)
         if why := confirm.check(secret, req.confirm_token, req.action, req.params, digest, tx.now):
             raise ConfirmationRequired(why)
-    store.set_fields(tx.conn, op_id, total=total)
+    store.set_total(tx.conn, op_id, total)
     wakeup.notify(tx.conn)
-    return op_id
+    found = store.get(tx.conn, op_id)
+    assert found is not None
+    return found
+
+
+def delete_mailbox_request(
+    mailbox_id: int, dry_run: bool, confirm_token: str | None
+) -> dict[str, Any]:
+    """``DELETE /api/mailboxes/{id}`` as the body of a ``delete_mailbox`` operation."""
+    body: dict[str, Any] = {"action": "delete_mailbox", "params": {"mailboxId": mailbox_id}}
+    if dry_run:
+        body["dryRun"] = True
+    if confirm_token is not None:
+        body["confirmToken"] = confirm_token
+    return body
+
+
+def cancel(tx: Tx, op_id: str) -> Operation:
+    """Ask a queued or running operation to stop after its current chunk; the runner
+    announces ``operation.cancelled`` when it does. A finished one is left as it is."""
+    op = store.request_cancel(tx.conn, op_id)
+    if op is None:
+        raise NotFound()
+    wakeup.notify(tx.conn)
+    return op

@@ -1,28 +1,74 @@
-"""SQL for operations and their frozen selections."""
+"""Every SQL statement about operations and their frozen selections.
+
+The rest of the package reads and changes operations only through these functions,
+which take the caller's connection (so they join its transaction) and return typed
+``Operation`` values.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import datetime
-from typing import Any
+from typing import Any, NamedTuple
 
 from sqlalchemy import Connection, func, insert, or_, select, update
 
-from tidings.clock import isoformat
 from tidings.db import raw
 from tidings.db.raw import Statement
 from tidings.db.rows import inline_ids
 from tidings.db.schema import operations
 from tidings.desk.queries import Where
 from tidings.operations.confirm import sorted_ids_digest
+from tidings.operations.model import ACTIVE, Operation, OperationStatus
 
-ACTIVE = ("queued", "running")
 ANALYZE_AFTER = 5000
-FINISHED = ("completed", "failed", "cancelled", "timed_out")
 
 
-def insert_operation(conn: Connection, row: dict[str, Any]) -> None:
-    conn.execute(insert(operations).values(**row))
+class Item(NamedTuple):
+    """One conversation of an operation's frozen selection, at its position."""
+
+    position: int
+    conversation_id: int
+
+
+# --- creating --------------------------------------------------------------------------
+
+
+def insert_operation(
+    conn: Connection,
+    *,
+    op_id: str,
+    action: str,
+    selection: dict[str, Any],
+    params: dict[str, Any],
+    by_user_id: int | None,
+    atomic: bool,
+    timeout_seconds: int | None,
+    now: datetime,
+) -> None:
+    """A queued operation with no items yet (``freeze_*`` adds them, ``set_total`` counts)."""
+    conn.execute(
+        insert(operations).values(
+            id=op_id,
+            action=action,
+            status=OperationStatus.QUEUED.value,
+            selection=selection,
+            params=params,
+            by_user_id=by_user_id,
+            atomic=atomic,
+            timeout_seconds=timeout_seconds,
+            total=0,
+            processed=0,
+            succeeded=0,
+            failed=0,
+            cancel_requested=False,
+            created_at=now,
+        )
+    )
+
+
+def set_total(conn: Connection, op_id: str, total: int) -> None:
+    conn.execute(update(operations).where(operations.c.id == op_id).values(total=total))
 
 
 def freeze_ids(conn: Connection, op_id: str, ids: Sequence[int]) -> int:
@@ -72,23 +118,18 @@ def _analyze(conn: Connection, count: int) -> None:
 
 def items_digest(conn: Connection, op_id: str) -> str:
     """``ids_digest`` of all the operation's items, streamed."""
-    return _digest(conn, Statement(_ITEM_IDS, (op_id,)))
+    return sorted_ids_digest(raw.batches(conn, Statement(_ITEM_IDS, (op_id,))))
 
 
 def changed_digest(conn: Connection, op_id: str) -> str:
     """``ids_digest`` of the items done and changed: before the operation's
     ``next_position``, with no outcome (``schema.operation_items``), streamed."""
-    return _digest(
-        conn,
-        Statement(
-            _ITEM_IDS.replace(
-                " ORDER BY",
-                " AND outcome IS NULL AND position <"
-                " (SELECT next_position FROM operations WHERE id = ?) ORDER BY",
-            ),
-            (op_id, op_id),
-        ),
+    changed = _ITEM_IDS.replace(
+        " ORDER BY",
+        " AND outcome IS NULL AND position <"
+        " (SELECT next_position FROM operations WHERE id = ?) ORDER BY",
     )
+    return sorted_ids_digest(raw.batches(conn, Statement(changed, (op_id, op_id))))
 
 
 _ITEM_IDS = (
@@ -96,21 +137,18 @@ _ITEM_IDS = (
 )
 
 
-def _digest(conn: Connection, statement: Statement) -> str:
-    return sorted_ids_digest(raw.batches(conn, statement))
+# --- reading ---------------------------------------------------------------------------
 
 
-def get(conn: Connection, op_id: str, *, lock: bool = False) -> Any:
-    query = select(operations).where(operations.c.id == op_id)
-    if lock and conn.dialect.name == "postgresql":
-        query = query.with_for_update()
-    return conn.execute(query).first()
+def get(conn: Connection, op_id: str) -> Operation | None:
+    row = conn.execute(select(operations).where(operations.c.id == op_id)).first()
+    return None if row is None else Operation.from_row(row)
 
 
 def list_recent(
-    conn: Connection, status: str | None, limit: int, offset: int
-) -> tuple[list[Any], int]:
-    where = [operations.c.status == status] if status else []
+    conn: Connection, status: OperationStatus | None, limit: int, offset: int
+) -> tuple[list[Operation], int]:
+    where = [operations.c.status == status.value] if status else []
     rows = conn.execute(
         select(operations)
         .where(*where)
@@ -119,7 +157,25 @@ def list_recent(
         .offset(offset)
     ).all()
     total = conn.execute(select(func.count()).select_from(operations).where(*where)).scalar_one()
-    return list(rows), int(total)
+    return [Operation.from_row(r) for r in rows], int(total)
+
+
+def next_items(conn: Connection, op_id: str, limit: int | None, after: int) -> list[Item]:
+    """The items after position ``after`` in order (a range of the primary key); all of
+    them when ``limit`` is None."""
+    found = raw.rows(
+        conn,
+        Statement(
+            "SELECT position, conversation_id FROM operation_items"
+            " WHERE operation_id = ? AND position > ? ORDER BY position"
+            + (f" LIMIT {int(limit)}" if limit is not None else ""),
+            (op_id, after),
+        ),
+    )
+    return [Item(int(p), int(c)) for p, c in found]
+
+
+# --- the worker's lease ----------------------------------------------------------------
 
 
 def claim(conn: Connection, owner: str, now: datetime, until: datetime) -> str | None:
@@ -127,7 +183,7 @@ def claim(conn: Connection, owner: str, now: datetime, until: datetime) -> str |
     query = (
         select(operations.c.id)
         .where(
-            operations.c.status.in_(ACTIVE),
+            operations.c.status.in_([s.value for s in ACTIVE]),
             or_(operations.c.lease_until.is_(None), operations.c.lease_until < now),
         )
         .order_by(operations.c.created_at)
@@ -146,51 +202,89 @@ def claim(conn: Connection, owner: str, now: datetime, until: datetime) -> str |
     return str(op_id)
 
 
-def hold_lease(conn: Connection, op_id: str, owner: str, until: datetime) -> Any:
-    """Extend our lease and return the operation, its row now locked until the end of the
-    transaction; None when another worker has taken the operation over."""
-    return conn.execute(
+def hold_lease(conn: Connection, op_id: str, owner: str, until: datetime) -> Operation | None:
+    """Extend ``owner``'s lease and return the operation, its row now locked until the end
+    of the transaction; None when another worker has taken the operation over."""
+    row = conn.execute(
         update(operations)
         .where(operations.c.id == op_id, operations.c.lease_owner == owner)
         .values(lease_until=until)
         .returning(*operations.c)
     ).first()
+    return None if row is None else Operation.from_row(row)
 
 
-def next_items(
-    conn: Connection, op_id: str, limit: int | None, after: int = -1
-) -> list[tuple[int, int]]:
-    """The items after position ``after`` (the operation's ``next_position`` - 1, or the
-    last one a runner did), in order: a range of the primary key."""
-    found = raw.rows(
-        conn,
-        Statement(
-            "SELECT position, conversation_id FROM operation_items"
-            " WHERE operation_id = ? AND position > ? ORDER BY position"
-            + (f" LIMIT {int(limit)}" if limit is not None else ""),
-            (op_id, after),
-        ),
+def release(conn: Connection, op_id: str, owner: str) -> None:
+    """Give the lease up, so that any worker may resume the operation at once."""
+    conn.execute(
+        update(operations)
+        .where(operations.c.id == op_id, operations.c.lease_owner == owner)
+        .values(lease_owner=None, lease_until=None)
     )
-    return [(int(p), int(c)) for p, c in found]
+
+
+# --- changing state --------------------------------------------------------------------
+
+
+def start(conn: Connection, op_id: str, now: datetime) -> None:
+    _set(conn, op_id, status=OperationStatus.RUNNING.value, started_at=now)
+
+
+def finish(
+    conn: Connection,
+    op_id: str,
+    status: OperationStatus,
+    now: datetime,
+    *,
+    error: str | None = None,
+    digest: str | None = None,
+) -> None:
+    """End the operation in ``status`` and release its lease."""
+    assert status.finished
+    _set(
+        conn,
+        op_id,
+        status=status.value,
+        finished_at=now,
+        lease_owner=None,
+        lease_until=None,
+        error=error,
+        digest=digest,
+    )
+
+
+def mark_progress(conn: Connection, op_id: str, now: datetime) -> None:
+    _set(conn, op_id, last_progress_at=now)
+
+
+def request_cancel(conn: Connection, op_id: str) -> Operation | None:
+    """Ask a queued or running operation to stop after its current chunk (a finished one
+    is left as it is); the operation, or None if there is none."""
+    conn.execute(
+        update(operations)
+        .where(operations.c.id == op_id, operations.c.status.in_([s.value for s in ACTIVE]))
+        .values(cancel_requested=True)
+    )
+    return get(conn, op_id)
 
 
 def record_chunk(
     conn: Connection,
     op_id: str,
-    positions: Sequence[int],
+    items: Sequence[Item],
     *,
     unchanged: Sequence[int],
     missing: Sequence[int],
     lease_until: datetime,
 ) -> None:
-    """A chunk is done: the items at ``positions`` (consecutive), of which the conversations
-    ``unchanged`` and ``missing`` (one per item) did not change and the others did.
+    """A chunk is done: ``items`` (consecutive), of which the conversations ``unchanged``
+    and ``missing`` (one per item) did not change and the others did.
 
     Only the exceptions get an outcome (usually none: no statement at all); the operation
     row moves its counters and ``next_position`` past the chunk. Plain text
     (``tidings.db.raw``): SQLAlchemy Core took ~0.4 ms a statement here, against ~20 us.
     """
-    first, last = min(positions), max(positions)
+    first, last = items[0].position, items[-1].position
     if unchanged or missing:
         outcome = (
             f"CASE WHEN conversation_id IN ({inline_ids(missing)}) THEN 'missing'"
@@ -213,8 +307,8 @@ def record_chunk(
             "UPDATE operations SET processed = processed + ?, succeeded = succeeded + ?,"
             " failed = failed + ?, lease_until = ?, next_position = ? WHERE id = ?",
             (
-                len(positions),
-                len(positions) - len(missing),
+                len(items),
+                len(items) - len(missing),
                 len(missing),
                 raw.bind(lease_until, conn.dialect.name),
                 last + 1,
@@ -224,26 +318,5 @@ def record_chunk(
     )
 
 
-def set_fields(conn: Connection, op_id: str, **values: Any) -> None:
+def _set(conn: Connection, op_id: str, **values: Any) -> None:
     conn.execute(update(operations).where(operations.c.id == op_id).values(**values))
-
-
-def operation_json(row: Any) -> dict[str, Any]:
-    return {
-        "id": row.id,
-        "action": row.action,
-        "status": row.status,
-        "total": row.total,
-        "processed": row.processed,
-        "succeeded": row.succeeded,
-        "failed": row.failed,
-        "createdAt": isoformat(row.created_at),
-        "startedAt": isoformat(row.started_at),
-        "finishedAt": isoformat(row.finished_at),
-        "error": row.error,
-        "atomic": row.atomic,
-        "timeoutSeconds": row.timeout_seconds,
-        "byUser": row.by_user_id,
-        "params": row.params,
-        "digest": row.digest,
-    }

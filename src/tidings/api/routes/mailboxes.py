@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
 from typing import Any
 
 from fastapi import APIRouter, Depends
@@ -10,13 +9,13 @@ from starlette.responses import Response
 
 from tidings.api import bodies, params
 from tidings.api.context import Context, context, json_body, read_route
-from tidings.api.responses import JSON, created, no_content, page_of
-from tidings.clock import isoformat
-from tidings.desk import lifecycle, mailboxes, queries
+from tidings.api.responses import created, page_of
+from tidings.api.routes.operations import submit
+from tidings.desk import mailboxes, queries
 from tidings.desk.folders import folders_json
 from tidings.desk.views import load_mailbox, mailbox_json
-from tidings.errors import ConfirmationRequired, InvalidInput, NotFound
-from tidings.operations import confirm
+from tidings.errors import InvalidInput, NotFound
+from tidings.operations import planning
 
 router = APIRouter(tags=["mailboxes"])
 
@@ -71,7 +70,7 @@ def create_mailbox(
     return created(mailbox_id, mailbox_json(row))
 
 
-@router.delete("/mailboxes/{mailbox_id}", status_code=204)
+@router.delete("/mailboxes/{mailbox_id}", status_code=202)
 def delete_mailbox(
     mailbox_id: int,
     ctx: Context = Depends(context),
@@ -79,25 +78,10 @@ def delete_mailbox(
     confirmToken: str | None = None,
 ) -> Response:
     """Tidings extension: delete a mailbox and every conversation in it, each announced as
-    ``convo.deleted_forever``. Destructive, so confirmed like bulk operations: ``dryRun=true``
-    answers ``{total, confirmToken, expiresAt}``; the delete needs that ``confirmToken``."""
-    params = {"mailboxId": mailbox_id}
-    with ctx.change() as tx:
-        ids = lifecycle.mailbox_conversation_ids(tx.conn, mailbox_id)
-        if dryRun:
-            expires = tx.now + timedelta(seconds=ctx.settings.confirm_token_ttl_seconds)
-            digest = confirm.ids_digest(ids)
-            token = confirm.issue(ctx.secret, "delete_mailbox", params, digest, expires)
-            return JSON({"total": len(ids), "confirmToken": token, "expiresAt": isoformat(expires)})
-        why = (
-            confirm.check(
-                ctx.secret, confirmToken, "delete_mailbox", params, confirm.ids_digest(ids), tx.now
-            )
-            if confirmToken
-            else "Deleting a mailbox destroys its conversations: call it with dryRun=true first"
-            " and send the confirmToken it returns"
-        )
-        if why:
-            raise ConfirmationRequired(why)
-        lifecycle.delete_mailbox(tx, mailbox_id)
-    return no_content()
+    ``convo.deleted_forever``, as a tracked ``delete_mailbox`` operation. Destructive, so
+    confirmed like bulk operations: ``dryRun=true`` answers ``{action, total, confirmToken,
+    expiresAt}``; the delete needs that ``confirmToken`` and answers 202 with the operation."""
+    with ctx.read() as conn:
+        if load_mailbox(conn, mailbox_id) is None:
+            raise NotFound()
+    return submit(ctx, planning.delete_mailbox_request(mailbox_id, dryRun, confirmToken))

@@ -67,6 +67,15 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("seq", name=op.f("pk_events")),
         sa.UniqueConstraint("id", name=op.f("uq_events_id")),
     )
+    if op.get_bind().dialect.name == "postgresql":
+        # Payloads are JSON text, compressed out of line by the server (TOAST): with LZ4
+        # where the server was built with it (ADR 0016), else with its default, pglz.
+        lz4 = op.get_bind().exec_driver_sql(
+            "SELECT 1 FROM pg_settings"
+            " WHERE name = 'default_toast_compression' AND 'lz4' = ANY(enumvals)"
+        )
+        if lz4.first() is not None:
+            op.execute("ALTER TABLE events ALTER COLUMN payload SET COMPRESSION lz4")
     with op.batch_alter_table("events", schema=None) as batch_op:
         batch_op.create_index("ix_events_conversation_id", ["conversation_id"], unique=False)
         batch_op.create_index("ix_events_created_at", ["created_at"], unique=False)
@@ -111,6 +120,7 @@ def upgrade() -> None:
         sa.Column("created_at", tidings.db.types.UTCDateTime(), nullable=False),
         sa.Column("started_at", tidings.db.types.UTCDateTime(), nullable=True),
         sa.Column("finished_at", tidings.db.types.UTCDateTime(), nullable=True),
+        sa.Column("next_position", sa.Integer(), server_default="0", nullable=False),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_operations")),
     )
     with op.batch_alter_table("operations", schema=None) as batch_op:
