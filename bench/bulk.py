@@ -106,29 +106,21 @@ def case_raw_floor(db: Any, args: argparse.Namespace) -> dict[str, Any]:
 
 
 def start_worker(db: Any, args: argparse.Namespace) -> Any:
-    """Untimed, before the case: what ``tidings worker`` does when it starts, the Runner
-    and its snapshot renderer's fork server (ADR 0015), ready. A worker is running
-    before anyone asks it for an operation."""
-    import multiprocessing
-
+    """Untimed, before the case: what ``tidings worker`` does when it starts (a Runner).
+    A worker is running before anyone asks it for an operation."""
     from tidings.clock import system_clock
     from tidings.config import Settings
     from tidings.operations.runner import Runner
 
     settings = Settings(database_url=db.url, run_workers=False, operation_chunk_size=args.chunk)
-    runner = Runner(db, system_clock, settings)
-    if "forkserver" in multiprocessing.get_all_start_methods():
-        # Wait until the fork server has loaded Tidings: fork one process from it.
-        ready = multiprocessing.get_context("forkserver").Process(target=time.sleep, args=(0,))
-        ready.start()
-        ready.join()
-    return runner
+    return Runner(db, system_clock, settings)
 
 
 def case_tidings_operation(db: Any, args: argparse.Namespace, worker: Any) -> dict[str, Any]:
     from tidings.clock import system_clock
     from tidings.events.outbox import transaction
     from tidings.operations import planning, store
+    from tidings.operations.model import FINISHED
 
     body: dict[str, Any] = {"action": "delete_forever", "filter": {"state": "deleted"}}
     t0 = time.perf_counter()
@@ -137,13 +129,13 @@ def case_tidings_operation(db: Any, args: argparse.Namespace, worker: Any) -> di
         plan = planning.dry_run(tx.conn, req, SECRET, tx.now, 300)
     with transaction(db, system_clock) as tx:
         req = planning.parse(tx.conn, {**body, "confirmToken": plan["confirmToken"]})
-        op_id = planning.queue(tx, req, SECRET)
+        op_id = planning.queue(tx, req, SECRET).id
     planned = time.perf_counter() - t0
     rss_after_plan = c.peak_rss_mb()
     runner = worker
     status = "queued"
     deadline = time.monotonic() + args.time_limit
-    while status not in store.FINISHED and time.monotonic() < deadline:
+    while status not in FINISHED and time.monotonic() < deadline:
         runner.run_once()
         with db.read() as conn:
             status = store.get(conn, op_id).status

@@ -16,21 +16,18 @@ import sys
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
-from sqlalchemy import func, insert, select
+from sqlalchemy import func, select
 
+from tests import helpers
 from tests.helpers import gone
 from tidings.db.engine import Database
-from tidings.db.schema import conversations, customer_emails, customers, events, threads
-from tidings.desk.enums import FolderType, SourceType, State, Status, ThreadState, ThreadType, Via
-from tidings.desk.folders import FolderMap
-from tidings.desk.mailboxes import create_mailbox
-from tidings.events.outbox import transaction
+from tidings.db.schema import conversations, events, threads
+from tidings.desk.enums import State
 from tidings.operations.confirm import ids_digest
 
 pytestmark = pytest.mark.acceptance
@@ -43,83 +40,7 @@ TIDINGS = Path(sys.executable).with_name("tidings")
 
 
 def seed(database_url: str) -> list[int]:
-    """One mailbox, one customer, TOTAL conversations with one customer thread each."""
-    db = Database(database_url)
-    try:
-        with transaction(db) as tx:
-            box = create_mailbox(tx, {"name": "Bulk", "email": "bulk@example.com"})
-            folder = FolderMap(tx.conn, {box}).folder_id(box, FolderType.UNASSIGNED)
-        now = datetime.now(UTC)
-        with db.write() as conn:
-            customer = conn.execute(
-                insert(customers).values(
-                    first_name="Bulk",
-                    phones=[],
-                    social_profiles=[],
-                    websites=[],
-                    address={},
-                    created_at=now,
-                    updated_at=now,
-                )
-            ).inserted_primary_key[0]  # type: ignore[index]
-            conn.execute(insert(customer_emails).values(customer_id=customer, email="b@ex.com"))
-            conn.execute(
-                insert(conversations),
-                [
-                    {
-                        "number": n,
-                        "mailbox_id": box,
-                        "folder_id": folder,
-                        "type": 1,
-                        "status": Status.ACTIVE,
-                        "state": State.PUBLISHED,
-                        "subject": f"Conversation {n}",
-                        "preview": "hello",
-                        "customer_id": customer,
-                        "customer_email": "b@ex.com",
-                        "cc": [],
-                        "bcc": [],
-                        "source_type": SourceType.API,
-                        "source_via": Via.CUSTOMER,
-                        "created_by_customer_id": customer,
-                        "threads_count": 1,
-                        "imported": False,
-                        "created_at": now,
-                        "updated_at": now,
-                    }
-                    for n in range(1, TOTAL + 1)
-                ],
-            )
-            ids = list(
-                conn.execute(select(conversations.c.id).order_by(conversations.c.id)).scalars()
-            )
-            conn.execute(
-                insert(threads),
-                [
-                    {
-                        "conversation_id": cid,
-                        "type": ThreadType.CUSTOMER,
-                        "status": Status.NOCHANGE,
-                        "state": ThreadState.PUBLISHED,
-                        "body": "hello",
-                        "source_type": SourceType.API,
-                        "source_via": Via.CUSTOMER,
-                        "customer_id": customer,
-                        "created_by_customer_id": customer,
-                        "to": [],
-                        "cc": [],
-                        "bcc": [],
-                        "meta": {},
-                        "imported": False,
-                        "created_at": now,
-                    }
-                    for cid in ids
-                ],
-            )
-        assert len(ids) == TOTAL
-        return ids
-    finally:
-        db.dispose()
+    return helpers.seed(database_url, TOTAL)[1]
 
 
 def wait_for(what: str, check: Callable[[], Any], timeout: float = WAIT) -> Any:

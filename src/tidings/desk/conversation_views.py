@@ -111,6 +111,23 @@ def _selected(columns: str, dialect: str) -> str:
     return ", ".join(selected(name.strip()) for name in columns.split(","))
 
 
+class Columns:
+    """Where each column of a select list stands in its rows: ``r[CONVERSATION.user_id]``
+    (rows are plain driver tuples, the fastest to read)."""
+
+    def __init__(self, columns: str) -> None:
+        for position, name in enumerate(columns.split(",")):
+            setattr(self, name.strip().strip('"'), position)
+
+    def __getattr__(self, name: str) -> int:  # for type checkers: every name is a position
+        raise AttributeError(name)
+
+
+CONVERSATION = Columns(CONVERSATION_COLUMNS)
+THREAD = Columns(THREAD_COLUMNS)
+PERSON = Columns(USER_COLUMNS)  # users and customers alike (CUSTOMER_COLUMNS)
+assert CUSTOMER_COLUMNS == USER_COLUMNS
+
 SELECT_CONVERSATIONS = {d: _selected(CONVERSATION_COLUMNS, d) for d in ("sqlite", "postgresql")}
 SELECT_THREADS = {d: _selected(THREAD_COLUMNS, d) for d in ("sqlite", "postgresql")}
 
@@ -152,13 +169,13 @@ class People:
                 raw.in_list(f"SELECT {USER_COLUMNS} FROM users WHERE id IN ({{ids}})", part),
                 USER_COLUMNS,
             ):
-                self.users[r[0]] = {
-                    "id": r[0],
+                self.users[r[PERSON.id]] = {
+                    "id": r[PERSON.id],
                     "type": "user",
-                    "firstName": r[1],
-                    "lastName": r[2],
-                    "photoUrl": r[3],
-                    "email": r[4],
+                    "firstName": r[PERSON.first_name],
+                    "lastName": r[PERSON.last_name],
+                    "photoUrl": r[PERSON.photo_url],
+                    "email": r[PERSON.email],
                 }
         for part in chunked(_known(customer_ids)):
             for r in raw.unordered_rows(
@@ -171,7 +188,7 @@ class People:
                 ),
                 CUSTOMER_COLUMNS,
             ):
-                self.customers[r[0]] = r
+                self.customers[r[PERSON.id]] = r
 
     def user(self, user_id: int | None) -> Json | None:
         """The user's short object; None for None or an unknown id."""
@@ -181,17 +198,17 @@ class People:
         row = self.customers.get(customer_id) if customer_id else None
         if row is None or customer_id is None:
             return None
-        email = email or row[4]
+        email = email or row[PERSON.email]
         # Shared between the threads that mention the customer: payloads are serialised,
         # never mutated, so one dict per (customer, email) is enough.
         found = self._short.get((customer_id, email))
         if found is None:
             found = self._short[(customer_id, email)] = {
-                "id": row[0],
+                "id": row[PERSON.id],
                 "type": "customer",
-                "firstName": row[1],
-                "lastName": row[2],
-                "photoUrl": row[3],
+                "firstName": row[PERSON.first_name],
+                "lastName": row[PERSON.last_name],
+                "photoUrl": row[PERSON.photo_url],
                 "email": email,
             }
         return found
@@ -231,7 +248,7 @@ class Batch:
             embedded: Json = {}
             if threads is not None:
                 embedded["threads"] = [
-                    _thread(t, people, files.get(t[0])) for t in threads.get(convo_id, ())
+                    _thread(t, people, files.get(t[THREAD.id])) for t in threads.get(convo_id, ())
                 ]
             if tag_names is not None:
                 embedded["tags"] = tag_names.get(convo_id, [])
@@ -248,12 +265,13 @@ def read(
         select_list = SELECT_CONVERSATIONS[conn.dialect.name]
         sql = f"SELECT {select_list} FROM conversations WHERE id IN ({{ids}})"
         found = raw.unordered_rows(conn, raw.in_list(sql, part), CONVERSATION_COLUMNS)
-        rows.update((r[0], r) for r in found)
+        rows.update((r[CONVERSATION.id], r) for r in found)
     user_ids: set[int | None] = set()
     customer_ids: set[int | None] = set()
+    c = CONVERSATION
     for r in rows.values():
-        user_ids.update((r[10], r[17], r[19]))
-        customer_ids.update((r[11], r[18]))
+        user_ids.update((r[c.user_id], r[c.created_by_user_id], r[c.closed_by_user_id]))
+        customer_ids.update((r[c.customer_id], r[c.created_by_customer_id]))
     threads, files = (
         _threads(conn, list(rows), user_ids, customer_ids) if with_threads else (None, {})
     )
@@ -309,22 +327,25 @@ def _threads(
                 part,
             ),
         ):
-            files[a[1]].append(
+            attachment_id, thread_id, file_name, mime_type, size = a
+            files[thread_id].append(
                 {
-                    "id": a[0],
-                    "fileName": a[2],
-                    "fileUrl": f"/api/attachments/{a[0]}/data",
-                    "mimeType": a[3],
-                    "size": a[4],
+                    "id": attachment_id,
+                    "fileName": file_name,
+                    "fileUrl": f"/api/attachments/{attachment_id}/data",
+                    "mimeType": mime_type,
+                    "size": size,
                 }
             )
     return threads, files
 
 
-# Thread row positions (THREAD_COLUMNS).
-_BY_CONVERSATION_NEWEST_FIRST = itemgetter(1, 17, 0)
-_CONVERSATION = itemgetter(1)
-_CUSTOMER, _CREATED_BY_USER, _CREATED_BY_CUSTOMER, _USER = (itemgetter(i) for i in (9, 10, 11, 12))
+_BY_CONVERSATION_NEWEST_FIRST = itemgetter(THREAD.conversation_id, THREAD.created_at, THREAD.id)
+_CONVERSATION = itemgetter(THREAD.conversation_id)
+_CUSTOMER = itemgetter(THREAD.customer_id)
+_CREATED_BY_USER = itemgetter(THREAD.created_by_user_id)
+_CREATED_BY_CUSTOMER = itemgetter(THREAD.created_by_customer_id)
+_USER = itemgetter(THREAD.user_id)
 
 
 def _tags_of(conn: Connection, convo_ids: list[int]) -> dict[int, list[Json]]:

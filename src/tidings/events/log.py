@@ -72,6 +72,9 @@ def others_appended(conn: Connection, after: int, operation_id: str) -> bool:
             events.c.seq > after,
             (events.c.operation_id.is_(None)) | (events.c.operation_id != operation_id),
         )
+        # Ordered, so that PostgreSQL walks the primary key from ``after`` on rather than
+        # scanning the whole log from its start for the first match.
+        .order_by(events.c.seq)
         .limit(1)
     ).first()
     return found is not None

@@ -34,7 +34,7 @@ from tidings.events.outbox import Tx, transaction
 from tidings.ids import new_id
 from tidings.operations import actions, retry, store
 from tidings.operations.model import Operation, OperationStatus
-from tidings.operations.snapshot_child import SnapshotChild
+from tidings.operations.snapshot_child import AHEAD, SnapshotChild
 from tidings.operations.wakeup import Waiter
 
 logger = logging.getLogger("tidings.operations")
@@ -51,6 +51,7 @@ class Runner:
         # Set when the worker is asked to stop: pauses between tries end at once.
         self.stopping = threading.Event()
         self._child: SnapshotChild | None = None
+        self._asked_through = -1  # the last item position the child was asked for
 
     def lease_until(self, now: datetime) -> datetime:
         return now + timedelta(seconds=self.settings.worker_lease_seconds)
@@ -129,26 +130,41 @@ class Runner:
     def _apply(self, tx: Tx, op: Operation, items: Sequence[store.Item]) -> None:
         """The action on one chunk and its bookkeeping."""
         ids = [item.conversation_id for item in items]
-        existing = set(lock_ids(tx.conn, ids))
-        present = [i for i in ids if i in existing]
         if op.action in actions.PRE_CHANGE_SNAPSHOTS:
             ahead = self._snapshots_ahead(tx, op, ids)
-            if self._child is not None:
-                later = store.next_items(tx.conn, op.id, len(items), items[-1].position)
-                self._child.ask([item.conversation_id for item in later])
-            changed = actions.delete_forever(tx, present, ahead)
+            self._ask_ahead(tx, op, items)
+            # Deletes every one that exists: the others are missing.
+            existing = set(actions.delete_forever(tx, ids, ahead))
+            changed = existing
         else:
-            changed = actions.ACTIONS[op.action](tx, present, op.params, op.by_user_id)
-        done = set(changed)
+            existing = set(lock_ids(tx.conn, ids))
+            present = [i for i in ids if i in existing]
+            changed = set(actions.ACTIONS[op.action](tx, present, op.params, op.by_user_id))
         # In the chunk's transaction: the outcomes and counters move with the work.
         store.record_chunk(
             tx.conn,
             op.id,
             items,
-            unchanged=[i for i in present if i not in done],
+            unchanged=[i for i in ids if i in existing and i not in changed],
             missing=[i for i in ids if i not in existing],
             lease_until=self.lease_until(tx.now),
         )
+
+    def _ask_ahead(self, tx: Tx, op: Operation, items: Sequence[store.Item]) -> None:
+        """Keep the child ``AHEAD`` chunks beyond ``items``, asking for the ones it was
+        not asked for yet."""
+        if self._child is None:
+            return
+        size = len(items)
+        after = max(items[-1].position, self._asked_through)
+        last = items[-1].position + AHEAD * size
+        if after >= last:
+            return
+        later = store.next_items(tx.conn, op.id, last - after, after)
+        for start in range(0, len(later), size):
+            chunk = later[start : start + size]
+            self._child.ask([item.conversation_id for item in chunk])
+            self._asked_through = chunk[-1].position
 
     def _snapshots_ahead(self, tx: Tx, op: Operation, ids: list[int]) -> list[Snapshot] | None:
         """The child's snapshots of ``ids``, if it read them and nothing but this operation
@@ -251,7 +267,7 @@ class Runner:
         ):
             yield
             return
-        self._child = SnapshotChild(self.db.url)
+        self._child, self._asked_through = SnapshotChild(self.db.url), -1
         try:
             yield
         finally:

@@ -4,19 +4,22 @@ Each ``convo.deleted_forever`` carries its conversation as it was just before th
 deletion. Reading and rendering those snapshots is most of a bulk delete's work, and
 any connection that reads the committed rows can do it. So an operation that deletes
 more than two chunks starts one child process (spawned for that operation and stopped
-after it). During chunk k the runner asks the child for chunk k+1's snapshots, and
-chunk k+1 uses them only if the event log shows that nothing but this operation
-committed since the child read them (``tidings.events.log.others_appended``): chunk k's
-own deletions change none of chunk k+1's rows, and every other change to a
-conversation or a customer appends its event (invariant 1). Otherwise, or if anything
-goes wrong with the child, the chunk reads the snapshots itself, as a single API call
-does. The events are the same either way (ADR 0016).
+after it). The runner keeps the child ``AHEAD`` chunks ahead: during chunk k it asks
+for chunk k+2's snapshots, and a chunk uses what the child read only if the event log
+shows that nothing but this operation committed since
+(``tidings.events.log.others_appended``): the operation's own deletions change none of
+a later chunk's rows, and every other change to a conversation or a customer appends
+its event (invariant 1). Otherwise, or if anything goes wrong with the child, the chunk
+reads the snapshots itself, as a single API call does. The events are the same either
+way (ADR 0016).
 """
 
 from __future__ import annotations
 
+import gc
 import logging
 import multiprocessing
+from collections import deque
 from collections.abc import Sequence
 from multiprocessing.connection import Connection as Pipe
 from typing import NamedTuple
@@ -27,6 +30,11 @@ from tidings.desk.snapshots import Snapshot
 from tidings.events import log as event_log
 
 logger = logging.getLogger("tidings.operations")
+
+# How many chunks ahead the child reads. With one, each chunk the child took longer for
+# than the worker made the worker wait, and each it was quicker for left it idle; a
+# second one in hand absorbs that.
+AHEAD = 2
 
 # Waiting longer than this for the child means something is wrong with it. Well below
 # SQLite's busy timeout and the worker's lease: the chunk holds its locks meanwhile.
@@ -44,7 +52,7 @@ class Ahead(NamedTuple):
 
 
 class SnapshotChild:
-    """One operation's child process; at most one request in flight."""
+    """One operation's child process and the requests it has in hand, oldest first."""
 
     def __init__(self, database_url: str) -> None:
         context = multiprocessing.get_context("spawn")
@@ -54,31 +62,30 @@ class SnapshotChild:
         )
         self._process.start()
         child_end.close()
-        self._asked: tuple[int, ...] | None = None
+        self._asked: deque[tuple[int, ...]] = deque()
         self.used = 0  # snapshots taken from the child (logged at the end)
 
     def ask(self, ids: Sequence[int]) -> None:
-        """Ask for the snapshots of ``ids``; an earlier answer not taken is dropped."""
-        if self._asked is not None:
-            self._receive()
-        if self._process.is_alive() and ids:
-            self._asked = tuple(sorted(set(ids)))
-            self._pipe.send(list(self._asked))
+        """Ask for the snapshots of ``ids``."""
+        if ids and self._process.is_alive():
+            self._asked.append(_key(ids))
+            self._pipe.send(list(self._asked[-1]))
 
     def take(self, ids: Sequence[int]) -> Ahead | None:
-        """The answer for exactly ``ids``; None if the child was not asked for them or
-        failed (then it is stopped, and the operation goes on without it)."""
-        asked, self._asked = self._asked, None
-        if asked is None:
-            return None
-        answer = self._receive()
-        if answer is None or asked != tuple(sorted(set(ids))):
-            return None
-        self.used += len(answer.snapshots)
-        return answer
+        """The answer for exactly ``ids``, dropping the answers asked for before it; None
+        if the child was not asked for them, or failed (then it is stopped, and the
+        operation goes on without it)."""
+        wanted = _key(ids)
+        while self._asked:
+            asked = self._asked.popleft()
+            answer = self._receive()
+            if asked == wanted:
+                if answer is not None:
+                    self.used += len(answer.snapshots)
+                return answer
+        return None
 
     def _receive(self) -> Ahead | None:
-        self._asked = None
         try:
             if self._pipe.poll(RESULT_TIMEOUT_SECONDS):
                 answer = self._pipe.recv()
@@ -93,6 +100,7 @@ class SnapshotChild:
     def close(self) -> None:
         """Stop the child: closing the pipe ends its loop; one that does not exit within
         ``CLOSE_TIMEOUT_SECONDS`` is killed."""
+        self._asked.clear()
         self._pipe.close()
         self._process.join(CLOSE_TIMEOUT_SECONDS)
         if self._process.is_alive():
@@ -100,10 +108,17 @@ class SnapshotChild:
             self._process.join()
 
 
+def _key(ids: Sequence[int]) -> tuple[int, ...]:
+    return tuple(sorted(set(ids)))
+
+
 def serve(database_url: str, pipe: Pipe) -> None:
     """In the child: answer requests until the pipe closes (the parent stopped it, or
     died: a killed parent's end closes with it)."""
     db = Database(database_url, pool_size=1)
+    # Everything loaded so far lives as long as the child: leave it out of garbage
+    # collections, or each full one walks the whole interpreter again (~30 ms).
+    gc.freeze()
     try:
         while True:
             try:

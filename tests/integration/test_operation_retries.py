@@ -1,0 +1,168 @@
+"""A 5,000-conversation operation meets a transient database error half-way: the chunk
+rolled back whole and is tried again, and the operation completes with every
+conversation and every event exactly once. Also: a mailbox of 5,000 conversations is
+deleted in chunks, one ``convo.deleted_forever`` each.
+
+The errors are real: on PostgreSQL a trigger raises SQLSTATE 40P01 (what a deadlock
+victim gets) once; on SQLite another connection holds the write lock past the worker's
+busy timeout.
+"""
+
+from __future__ import annotations
+
+import logging
+import sqlite3
+import threading
+from collections import Counter
+from datetime import timedelta
+from typing import Any
+
+import pytest
+from sqlalchemy import event, func, select
+
+from tests import helpers
+from tests.integration.test_events_kit import Desk, FakeClock, desk_app, submit
+from tidings.db.engine import Database
+from tidings.db.schema import conversations
+
+TOTAL = 5_000
+CHUNK = 500
+
+
+def _bulk_delete_forever(desk: Desk) -> str:
+    plan = desk.post(
+        "/operations",
+        {"action": "delete_forever", "filter": {"state": "published"}, "dryRun": True},
+    )
+    assert plan.status_code == 200, plan.text
+    assert plan.json()["total"] == TOTAL
+    return submit(
+        desk,
+        {
+            "action": "delete_forever",
+            "filter": {"state": "published"},
+            "confirmToken": plan.json()["confirmToken"],
+        },
+    )
+
+
+def _assert_each_once(desk: Desk, db: Database, op_id: str, ids: list[int]) -> None:
+    op = desk.get(f"/operations/{op_id}").json()
+    assert (op["status"], op["processed"], op["succeeded"], op["failed"]) == (
+        "completed",
+        TOTAL,
+        TOTAL,
+        0,
+    )
+    logged = desk.events()
+    types = Counter(e["type"] for e in logged)
+    assert types["convo.deleted_forever"] == TOTAL
+    assert (types["operation.started"], types["operation.completed"]) == (1, 1)
+    assert types["operation.failed"] == 0
+    deleted = [e["entity"]["id"] for e in logged if e["type"] == "convo.deleted_forever"]
+    assert sorted(deleted) == ids  # each conversation once
+    # Every snapshot carries its thread, whichever process read it.
+    assert all(
+        len(e["data"]["_embedded"]["threads"]) == 1
+        for e in logged
+        if e["entity"]["id"] in ids[::97]
+    )
+    with db.read() as conn:
+        assert conn.execute(select(func.count()).select_from(conversations)).scalar_one() == 0
+
+
+def test_an_injected_deadlock_is_tried_again(
+    database_url: str, db: Database, caplog: pytest.LogCaptureFixture
+) -> None:
+    if not db.is_postgresql:
+        pytest.skip("a deadlock victim's error is PostgreSQL's")
+    _, ids = helpers.seed(database_url, TOTAL)
+    with db.write() as conn:
+        # A sequence is not rolled back with the chunk: the fourth DELETE fails, once.
+        conn.exec_driver_sql("CREATE SEQUENCE deletes_seen")
+        conn.exec_driver_sql(
+            "CREATE FUNCTION deadlock_once() RETURNS trigger AS $$ BEGIN"
+            " IF nextval('deletes_seen') = 4 THEN"
+            " RAISE EXCEPTION 'deadlock detected (injected)' USING ERRCODE = '40P01';"
+            " END IF; RETURN NULL; END $$ LANGUAGE plpgsql"
+        )
+        conn.exec_driver_sql(
+            "CREATE TRIGGER deadlock_once AFTER DELETE ON conversations"
+            " FOR EACH STATEMENT EXECUTE FUNCTION deadlock_once()"
+        )
+    with desk_app(database_url, operation_chunk_size=CHUNK) as desk:
+        op_id = _bulk_delete_forever(desk)
+        with caplog.at_level(logging.WARNING, logger="tidings.operations"):
+            desk.run_operations()
+        _assert_each_once(desk, db, op_id, ids)
+    assert any(
+        ("transient error" in r.message and "40P01" not in r.message) or "deadlock" in r.message
+        for r in caplog.records
+    )
+    with db.read() as conn:
+        assert conn.exec_driver_sql("SELECT last_value FROM deletes_seen").scalar_one() > 4
+
+
+def test_sqlite_busy_mid_operation_is_tried_again(
+    database_url: str, db: Database, caplog: pytest.LogCaptureFixture
+) -> None:
+    if not db.is_sqlite:
+        pytest.skip("SQLite's busy timeout")
+    _, ids = helpers.seed(database_url, TOTAL)
+    path = database_url.removeprefix("sqlite:///")
+    holds: list[float] = []
+
+    with desk_app(database_url, operation_chunk_size=CHUNK) as desk:
+        op_id = _bulk_delete_forever(desk)
+        runner = desk.runner()
+        begins = 0
+
+        def before_begin(conn: Any) -> None:
+            """Before the runner's fifth transaction begins, another connection takes
+            SQLite's write lock and keeps it for 0.6 s, six times the busy timeout."""
+            nonlocal begins
+            driver = conn.connection.driver_connection
+            driver.execute("PRAGMA busy_timeout=100")
+            begins += 1
+            if begins == 5:
+                holder = sqlite3.connect(path, check_same_thread=False, isolation_level=None)
+                holder.execute("BEGIN IMMEDIATE")
+                holds.append(0.6)
+                threading.Timer(0.6, lambda: (holder.rollback(), holder.close())).start()
+
+        event.listen(desk.ctx.db.engine, "begin", before_begin, insert=True)
+        try:
+            with caplog.at_level(logging.WARNING, logger="tidings.operations"):
+                while runner.run_once():
+                    pass
+        finally:
+            event.remove(desk.ctx.db.engine, "begin", before_begin)
+        _assert_each_once(desk, db, op_id, ids)
+    assert holds == [0.6]
+    assert any("database is locked" in r.getMessage() for r in caplog.records)
+
+
+def test_a_mailbox_of_5000_is_deleted_in_chunks(database_url: str, db: Database) -> None:
+    box, ids = helpers.seed(database_url, TOTAL)
+    # Each reading a second later: every chunk is allowed its progress event.
+    clock = FakeClock(step=timedelta(seconds=1))
+    with desk_app(database_url, clock, operation_chunk_size=CHUNK) as desk:
+        mark = desk.mark()
+        assert desk.delete_mailbox(box).status_code == 202
+        desk.run_operations()
+        types = desk.types(mark)
+        per_chunk = ["convo.deleted_forever"] * CHUNK
+        chunks = TOTAL // CHUNK
+        assert types == [
+            "operation.started",
+            *[t for _ in range(chunks - 1) for t in [*per_chunk, "operation.progress"]],
+            *per_chunk,
+            "operation.completed",
+        ]
+        logged = desk.events(mark)
+        assert (
+            sorted(e["entity"]["id"] for e in logged[1:-1] if e["type"] != "operation.progress")
+            == ids
+        )
+        assert logged[-1]["data"]["processed"] == TOTAL
+        assert desk.get(f"/mailboxes/{box}/folders").status_code == 404
