@@ -30,20 +30,11 @@ CHUNK = 500
 
 
 def _bulk_delete_forever(desk: Desk) -> str:
-    plan = desk.post(
-        "/operations",
-        {"action": "delete_forever", "filter": {"state": "published"}, "dryRun": True},
-    )
+    body = {"action": "delete_forever", "filter": {"state": "published"}}
+    plan = desk.post("/operations", {**body, "dryRun": True})
     assert plan.status_code == 200, plan.text
     assert plan.json()["total"] == TOTAL
-    return submit(
-        desk,
-        {
-            "action": "delete_forever",
-            "filter": {"state": "published"},
-            "confirmToken": plan.json()["confirmToken"],
-        },
-    )
+    return submit(desk, {**body, "confirmToken": plan.json()["confirmToken"]})
 
 
 def _assert_each_once(desk: Desk, db: Database, op_id: str, ids: list[int]) -> None:
@@ -110,36 +101,49 @@ def test_sqlite_busy_mid_operation_is_tried_again(
         pytest.skip("SQLite's busy timeout")
     _, ids = helpers.seed(database_url, TOTAL)
     path = database_url.removeprefix("sqlite:///")
-    holds: list[float] = []
+    held: list[int] = []
+    begun = 0
+
+    def take_the_lock_before_the_fourth_chunk(statement: str) -> None:
+        """SQLite calls this as each statement of the worker starts. Just before the
+        worker's sixth ``BEGIN IMMEDIATE`` (its fourth chunk: claim, start, three chunks
+        before), another connection takes the write lock and keeps it for 0.6 s, six
+        times the worker's busy timeout."""
+        nonlocal begun
+        if statement != "BEGIN IMMEDIATE":
+            return
+        begun += 1
+        if begun != 6:
+            return
+        holder = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+        holder.execute("BEGIN IMMEDIATE")
+        (processed,) = holder.execute("SELECT processed FROM operations").fetchone()
+        held.append(processed)
+        threading.Timer(0.6, lambda: (holder.rollback(), holder.close())).start()
+
+    def short_busy_timeout(driver: Any, _record: Any) -> None:
+        driver.execute("PRAGMA busy_timeout=100")
+        driver.set_trace_callback(take_the_lock_before_the_fourth_chunk)
 
     with desk_app(database_url, operation_chunk_size=CHUNK) as desk:
         op_id = _bulk_delete_forever(desk)
+        # The worker's connections, opened anew, give up waiting for the lock after 0.1 s.
+        # (Opened by the worker alone: its statements are the ones counted.)
+        event.listen(desk.ctx.db.engine, "connect", short_busy_timeout)
+        desk.ctx.db.engine.dispose()
         runner = desk.runner()
-        begins = 0
-
-        def before_begin(conn: Any) -> None:
-            """Before the runner's fifth transaction begins, another connection takes
-            SQLite's write lock and keeps it for 0.6 s, six times the busy timeout."""
-            nonlocal begins
-            driver = conn.connection.driver_connection
-            driver.execute("PRAGMA busy_timeout=100")
-            begins += 1
-            if begins == 5:
-                holder = sqlite3.connect(path, check_same_thread=False, isolation_level=None)
-                holder.execute("BEGIN IMMEDIATE")
-                holds.append(0.6)
-                threading.Timer(0.6, lambda: (holder.rollback(), holder.close())).start()
-
-        event.listen(desk.ctx.db.engine, "begin", before_begin, insert=True)
         try:
             with caplog.at_level(logging.WARNING, logger="tidings.operations"):
                 while runner.run_once():
                     pass
         finally:
-            event.remove(desk.ctx.db.engine, "begin", before_begin)
+            event.remove(desk.ctx.db.engine, "connect", short_busy_timeout)
         _assert_each_once(desk, db, op_id, ids)
-    assert holds == [0.6]
-    assert any("database is locked" in r.getMessage() for r in caplog.records)
+    # The lock was taken mid-operation, and the worker's chunk waited it out by trying again.
+    assert held == [3 * CHUNK]
+    retried = [r.getMessage() for r in caplog.records if "transient error" in r.getMessage()]
+    assert retried
+    assert all("database is locked" in m for m in retried)
 
 
 def test_a_mailbox_of_5000_is_deleted_in_chunks(database_url: str, db: Database) -> None:
