@@ -190,6 +190,20 @@ def operation_row_processed(database_url: str, op_id: str) -> int:
         db.dispose()
 
 
+def command_line(pid: int) -> str:
+    try:
+        return Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode()
+    except OSError:
+        return ""
+
+
+def test_an_idle_server_is_one_process(database_url: str, free_port: int, tmp_path: Path) -> None:
+    """``tidings serve`` with nothing to do starts no other process (ADR 0016)."""
+    with server(database_url, free_port, tmp_path / "server.log") as proc:
+        time.sleep(1)  # the worker has polled for operations
+        assert descendants(proc.pid) == set()
+
+
 def children_of(pid: int) -> set[int]:
     """The live processes directly below ``pid``."""
     found: set[int] = set()
@@ -215,8 +229,8 @@ def descendants(pid: int) -> set[int]:
 def test_bulk_delete_forever_resumes_after_sigkill_and_leaves_no_child(
     database_url: str, free_port: int, tmp_path: Path
 ) -> None:
-    """The same with delete forever, whose snapshots a child process renders (ADR 0011):
-    killing the server kills no event, and the child does not outlive it."""
+    """The same with delete forever, whose snapshots a child process reads ahead (ADR
+    0016): killing the server kills no event, and the child does not outlive it."""
     ids = seed(database_url)
     log = tmp_path / "server.log"
     base = f"http://127.0.0.1:{free_port}/api"
@@ -236,8 +250,8 @@ def test_bulk_delete_forever_resumes_after_sigkill_and_leaves_no_child(
                 lambda: operation(client, op_id)["processed"] > 0,
             )
             children = descendants(proc.pid)
-            # The renderer is forked from the fork server (ADR 0015): a grandchild.
-            assert children - children_of(proc.pid), "no snapshot renderer running"
+            spawned = [pid for pid in children if "spawn_main" in command_line(pid)]
+            assert spawned, "no snapshot child running"
             proc.send_signal(signal.SIGKILL)
             proc.wait(30)
             wait_for("the server's children to exit", lambda: all(map(gone, children)), 30)

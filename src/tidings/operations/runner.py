@@ -52,6 +52,7 @@ class Runner:
         self.stopping = threading.Event()
         self._child: SnapshotChild | None = None
         self._asked_through = -1  # the last item position the child was asked for
+        self._used_ahead = 0  # snapshots of this operation that came from the child
 
     def lease_until(self, now: datetime) -> datetime:
         return now + timedelta(seconds=self.settings.worker_lease_seconds)
@@ -172,6 +173,7 @@ class Runner:
         ahead = self._child.take(ids) if self._child is not None else None
         if ahead is None or event_log.others_appended(tx.conn, ahead.seen, op.id):
             return None
+        self._used_ahead += len(ahead.snapshots)
         return ahead.snapshots
 
     def _progress(self, tx: Tx, op: Operation) -> None:
@@ -267,13 +269,14 @@ class Runner:
         ):
             yield
             return
-        self._child, self._asked_through = SnapshotChild(self.db.url), -1
+        self._child, self._asked_through, self._used_ahead = SnapshotChild(self.db.url), -1, 0
         try:
             yield
         finally:
             child, self._child = self._child, None
             child.close()
-            logger.info("operation %s: %d snapshots read ahead by the child", op.id, child.used)
+            used = self._used_ahead
+            logger.info("operation %s: %d snapshots read ahead by the child", op.id, used)
 
     def prune_events(self) -> int:
         with self.db.write() as conn:

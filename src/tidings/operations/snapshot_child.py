@@ -63,7 +63,6 @@ class SnapshotChild:
         self._process.start()
         child_end.close()
         self._asked: deque[tuple[int, ...]] = deque()
-        self.used = 0  # snapshots taken from the child (logged at the end)
 
     def ask(self, ids: Sequence[int]) -> None:
         """Ask for the snapshots of ``ids``."""
@@ -80,8 +79,6 @@ class SnapshotChild:
             asked = self._asked.popleft()
             answer = self._receive()
             if asked == wanted:
-                if answer is not None:
-                    self.used += len(answer.snapshots)
                 return answer
         return None
 
