@@ -22,14 +22,16 @@ import sys
 import threading
 import time
 from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import Any, TextIO
 
 BENCH = Path(__file__).resolve().parent
 ROOT = BENCH.parent
 CACHE = BENCH / ".cache"
+RESULTS = BENCH / "results"
 PG_ENV = "TIDINGS_TEST_PG_URL"
 
 # Bump when the generated rows change, so cached SQLite files are rebuilt.
@@ -86,23 +88,36 @@ def revision() -> str:
     return _REVISION[0]
 
 
-def tidings_views() -> Any:
-    """The module holding Tidings' ``conversations_json`` / ``conversation_json`` (it moved
-    from tidings.desk.views to tidings.desk.conversation_views; accept either)."""
-    try:
-        from tidings.desk import conversation_views
-
-        return conversation_views
-    except ImportError:
-        from tidings.desk import views
-
-        return views
+_RESULTS: list[TextIO] = []
 
 
 def emit(record: dict[str, Any]) -> None:
-    """One JSON line per case on stdout (the benchmark's result)."""
+    """One JSON line per case on stdout (the benchmark's result), and in the results file
+    when one is open (``results_file``)."""
     record.setdefault("tidings_revision", revision())
-    print(json.dumps(record, separators=(",", ":")), flush=True)
+    line = json.dumps(record, separators=(",", ":"))
+    print(line, flush=True)
+    for out in _RESULTS:
+        out.write(line + "\n")
+        out.flush()
+
+
+@contextmanager
+def results_file(path: Path) -> Iterator[None]:
+    """Write the lines ``emit`` prints to ``path`` too: to ``path.partial`` while the run
+    goes on, renamed to ``path`` (replacing the previous run's) when it ends normally. A run
+    that fails or times out leaves the previous results in place and its own in ``.partial``.
+    """
+    path.parent.mkdir(parents=True, exist_ok=True)
+    partial = path.with_name(path.name + ".partial")
+    with partial.open("w") as out:
+        _RESULTS.append(out)
+        try:
+            yield
+        finally:
+            _RESULTS.remove(out)
+    os.replace(partial, path)
+    note(f"results in {path}")
 
 
 def note(message: str) -> None:
@@ -147,16 +162,17 @@ def peak_rss_mb() -> float:
 
 class AnonPeak:
     """The peak of this process's anonymous memory (RssAnon: heap and stacks), sampled,
-    and separately the peak of its descendants' (the snapshot renderer's fork server and
-    the child forked from it), summed, and the CPU time the descendants used meanwhile.
+    and separately the peak of its descendants' (an operation's snapshot child and
+    multiprocessing's resource tracker), summed, and the CPU time the descendants used
+    meanwhile.
 
     VmHWM also counts the pages of files mapped into the process: with SQLite's memory
     map (``PRAGMA mmap_size``) that is every page of the database the case touched, page
     cache the kernel can drop, which grows with N whatever the code keeps in memory.
 
-    The renderer's child is the fork server's child, not ours: ``RUSAGE_CHILDREN`` never
-    sees its CPU. So each descendant's CPU is sampled from ``/proc`` until it exits; the
-    last interval (<= ``interval``) of each is lost.
+    ``RUSAGE_CHILDREN`` counts only children that exited and were waited for (the
+    resource tracker outlives the case). So each descendant's CPU is sampled from
+    ``/proc`` until it exits; the last interval (<= ``interval``) of each is lost.
     """
 
     def __init__(self, interval: float = 0.02) -> None:
@@ -283,6 +299,61 @@ def reexec_under_pg_if_needed(need_pg: bool) -> None:
     os.execv(
         str(ROOT / "scripts" / "pg"), [str(ROOT / "scripts" / "pg"), sys.executable, *sys.argv]
     )
+
+
+# --- the raw SQL baseline ------------------------------------------------------------
+# The same data as Tidings' reads, fetched with plain SQL and no JSON (api.py, views.py).
+# ``{p}`` is a conversation id's placeholder, ``{ids}`` a list of ids written inline.
+
+CONVO_COLUMNS = """
+    c.id, c.number, c.threads_count, c.type, c.folder_id, c.status, c.state, c.subject,
+    c.preview, c.mailbox_id, c.created_at, c.updated_at, c.closed_at, c.user_updated_at,
+    c.last_reply_at, c.last_reply_from, c.source_type, c.source_via, c.cc, c.bcc,
+    c.customer_email, c.closed_by_user_id,
+    u.id, u.first_name, u.last_name, u.photo_url, u.email,
+    cu.id, cu.first_name, cu.last_name, cu.photo_url,
+    (SELECT e.email FROM customer_emails e WHERE e.customer_id = c.customer_id
+     ORDER BY e.id LIMIT 1)
+"""
+CONVO_JOINS = """
+    FROM conversations c
+    LEFT JOIN users u ON u.id = c.user_id
+    LEFT JOIN customers cu ON cu.id = c.customer_id
+"""
+# One list page: the page of conversations with assignee and customer, and the total.
+LIST_SQL = [
+    f"SELECT {CONVO_COLUMNS} {CONVO_JOINS} WHERE c.state = 2"
+    " ORDER BY c.created_at DESC, c.id DESC LIMIT 50",
+    "SELECT count(*) FROM conversations WHERE state = 2",
+]
+# The cheapest authenticated endpoint: a framework-overhead floor for this server.
+MAILBOXES_SQL = [
+    "SELECT id, name, email, created_at, updated_at FROM mailboxes ORDER BY id LIMIT 50",
+    "SELECT count(*) FROM mailboxes",
+]
+# One conversation with its threads (authors and attachments joined in).
+GET_SQL = [
+    f"SELECT {CONVO_COLUMNS} {CONVO_JOINS} WHERE c.id = {{p}}",
+    """SELECT t.id, t.type, t.status, t.state, t.action_type, t.body, t.source_type,
+              t.source_via, t."to", t.cc, t.bcc, t.meta, t.created_at, t.opened_at,
+              tu.id, tu.first_name, tu.last_name, tu.photo_url, tu.email,
+              tc.id, tc.first_name, tc.last_name, tc.photo_url,
+              a.id, a.file_name, a.mime_type, a.size
+       FROM threads t
+       LEFT JOIN users tu ON tu.id = t.created_by_user_id
+       LEFT JOIN customers tc ON tc.id = t.customer_id
+       LEFT JOIN attachments a ON a.thread_id = t.id
+       WHERE t.conversation_id = {p} AND t.state = 2
+       ORDER BY t.created_at DESC, t.id DESC""",
+]
+# A snapshot chunk: GET_SQL for a list of conversations.
+SNAPSHOT_SQL = [s.replace("= {p}", "IN ({ids})") for s in GET_SQL]
+RAW_SQL = {
+    "list_page50": LIST_SQL,
+    "mailboxes": MAILBOXES_SQL,
+    "get_conversation": GET_SQL,
+    "snapshot_chunk500": SNAPSHOT_SQL,
+}
 
 
 # --- PostgreSQL databases ------------------------------------------------------------

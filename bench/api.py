@@ -11,7 +11,8 @@ Per database it builds (or, for SQLite, reuses from bench/.cache/) the data set,
 
 Prints one JSON line per case: requests/s, p50/p99 latency, the baseline's
 requests/s and the ratio. Each case is measured ``--repeat`` times (default 3); the line
-is the median window, and lists every window's requests/s and p99.
+is the median window, and lists every window's requests/s and p99. The same lines go to
+``--out`` (default bench/results/api.jsonl), replaced when a run ends normally.
 ``--db postgresql|both`` without ``TIDINGS_TEST_PG_URL`` reruns itself under
 ``scripts/pg`` (a throwaway PostgreSQL 15).
 """
@@ -40,49 +41,7 @@ API_KEY = "bench-api-key-0123456789"
 TARGET_P99_MS = 50.0
 TARGET_LIST_RPS = 500.0
 
-# --- the raw SQL baseline ----------------------------------------------------------------
-
-CONVO_COLUMNS = """
-    c.id, c.number, c.threads_count, c.type, c.folder_id, c.status, c.state, c.subject,
-    c.preview, c.mailbox_id, c.created_at, c.updated_at, c.closed_at, c.user_updated_at,
-    c.last_reply_at, c.last_reply_from, c.source_type, c.source_via, c.cc, c.bcc,
-    c.customer_email, c.closed_by_user_id,
-    u.id, u.first_name, u.last_name, u.photo_url, u.email,
-    cu.id, cu.first_name, cu.last_name, cu.photo_url,
-    (SELECT e.email FROM customer_emails e WHERE e.customer_id = c.customer_id
-     ORDER BY e.id LIMIT 1)
-"""
-CONVO_JOINS = """
-    FROM conversations c
-    LEFT JOIN users u ON u.id = c.user_id
-    LEFT JOIN customers cu ON cu.id = c.customer_id
-"""
-# One list page: the page of conversations with assignee and customer, and the total.
-LIST_SQL = [
-    f"SELECT {CONVO_COLUMNS} {CONVO_JOINS} WHERE c.state = 2"
-    " ORDER BY c.created_at DESC, c.id DESC LIMIT 50",
-    "SELECT count(*) FROM conversations WHERE state = 2",
-]
-# The cheapest authenticated endpoint: a framework-overhead floor for this server.
-MAILBOXES_SQL = [
-    "SELECT id, name, email, created_at, updated_at FROM mailboxes ORDER BY id LIMIT 50",
-    "SELECT count(*) FROM mailboxes",
-]
-# One conversation with its threads (authors and attachments joined in).
-GET_SQL = [
-    f"SELECT {CONVO_COLUMNS} {CONVO_JOINS} WHERE c.id = {{p}}",
-    """SELECT t.id, t.type, t.status, t.state, t.action_type, t.body, t.source_type,
-              t.source_via, t."to", t.cc, t.bcc, t.meta, t.created_at, t.opened_at,
-              tu.id, tu.first_name, tu.last_name, tu.photo_url, tu.email,
-              tc.id, tc.first_name, tc.last_name, tc.photo_url,
-              a.id, a.file_name, a.mime_type, a.size
-       FROM threads t
-       LEFT JOIN users tu ON tu.id = t.created_by_user_id
-       LEFT JOIN customers tc ON tc.id = t.customer_id
-       LEFT JOIN attachments a ON a.thread_id = t.id
-       WHERE t.conversation_id = {p} AND t.state = 2
-       ORDER BY t.created_at DESC, t.id DESC""",
-]
+# --- the raw SQL baseline (the statements are _common.RAW_SQL) ----------------------------
 
 
 def raw_connect(db: str, url: str) -> tuple[Any, str]:
@@ -97,8 +56,7 @@ def raw_connect(db: str, url: str) -> tuple[Any, str]:
 def baseline(db: str, url: str, case: str, n: int, seconds: float) -> dict[str, float]:
     conn, mark = raw_connect(db, url)
     rnd = random.Random(1)
-    sql_of = {"list_page50": LIST_SQL, "get_conversation": GET_SQL, "mailboxes": MAILBOXES_SQL}
-    statements = [s.replace("{p}", mark) for s in sql_of[case]]
+    statements = [s.replace("{p}", mark) for s in c.RAW_SQL[case]]
 
     def once() -> None:
         if case != "get_conversation":
@@ -421,11 +379,21 @@ def main() -> None:
     ap.add_argument("--case", action="append", help="only these cases (repeatable)")
     ap.add_argument("--profile", type=Path, help="py-spy the server into this directory")
     ap.add_argument("--time-limit", type=int, default=1800, help="abort the whole run after this")
+    ap.add_argument(
+        "--out",
+        type=Path,
+        default=c.RESULTS / "api.jsonl",
+        help="also write the JSON lines here (default: %(default)s)",
+    )
     args = ap.parse_args()
     dbs = ["sqlite", "postgresql"] if args.db == "both" else [args.db]
     c.reexec_under_pg_if_needed("postgresql" in dbs)
     signal.alarm(args.time_limit)
+    with c.results_file(args.out):
+        run(args, dbs)
 
+
+def run(args: argparse.Namespace, dbs: list[str]) -> None:
     n = args.conversations
     with tempfile.TemporaryDirectory(prefix="tidings-bench-api-") as tmp:
         workdir = Path(tmp)

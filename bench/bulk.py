@@ -12,27 +12,24 @@ subprocess (so peak memory is per case):
                      transaction per chunk, no events: what the deletion alone costs.
   tidings_operation  the real thing: planning.parse + dry_run (confirm token), then
                      parse + queue in a transaction (as POST /api/operations does), then
-                     Runner.run_once() in-process until the operation completed (with
-                     the child process that renders its snapshots, ADR 0011).
+                     Runner.run_once() in-process until the operation completed. The
+                     runner may start one child process that reads the snapshots ahead
+                     (ADR 0016); its CPU and memory are counted separately.
                      Verified: exactly N convo.deleted_forever events, each payload
                      carrying its 3 threads; no conversation or thread left.
   naive_loop         per conversation: load it and its threads, build the payload with
-                     tidings.desk.conversation_views.conversation_json, insert the event, delete its
-                     rows, commit. For N above --naive-full-max it runs on the first
-                     --naive-sample conversations and extrapolates linearly
+                     tidings.desk.conversation_views.conversation_json, insert the event,
+                     delete its rows, commit. For N above --naive-full-max it runs on the
+                     first --naive-sample conversations and extrapolates linearly
                      ("extrapolated_from" in the JSON).
-  reference_with_events
-                     not Tidings: what the recommended fixes reach. The same events and
-                     payload bytes, built once per chunk from raw rows by
-                     bench/_fastviews.py, appended through tidings.events.outbox.
 
 Ratios: ratio_to_floor = seconds / raw_floor seconds; speedup_vs_naive = naive seconds
 (extrapolated when sampled) / seconds; peak_anon_delta_mb = the case's peak anonymous
 memory (RssAnon, sampled every 20 ms) above where it started: what the code holds;
 peak_rss_delta_mb = the same for VmHWM (reset just before the case), which also counts
 the database pages SQLite's memory map touched; children_peak_anon_mb = the peak RssAnon
-of the case's descendants (Tidings' snapshot renderer and the fork server it is forked
-from, ADR 0011 and 0015), whole, from zero.
+of the case's descendants (the operation's snapshot child and multiprocessing's resource
+tracker), whole, from zero.
 CPU: self_cpu_s = the case's process; children_cpu_s = its descendants, sampled;
 pg_cpu_s = the PostgreSQL server; other_cpu_s = everything else busy on the machine
 (children included while they run).
@@ -40,6 +37,9 @@ pg_cpu_s = the PostgreSQL server; other_cpu_s = everything else busy on the mach
 ``--pairs K`` then runs raw_floor and tidings_operation K more times, back to back on fresh
 copies, and prints each pair's ratio and the median of all of them ("pairs_summary"): the
 machine's speed drifts by +-25% within minutes, so one ratio proves little.
+
+Every JSON line goes to stdout and to ``--out`` (default bench/results/bulk.jsonl),
+replaced when a run ends normally.
 
 ``--db postgresql|both`` without ``TIDINGS_TEST_PG_URL`` reruns itself under scripts/pg.
 """
@@ -62,7 +62,7 @@ from typing import Any
 import _common as c
 
 THREADS = 3
-CASES = ("raw_floor", "tidings_operation", "naive_loop", "reference_with_events")
+CASES = ("raw_floor", "tidings_operation", "naive_loop")
 TARGET_RATIO_TO_FLOOR = 2.0
 TARGET_SPEEDUP_VS_NAIVE = 10.0
 SECRET = "bench-confirm-secret"
@@ -117,6 +117,9 @@ def start_worker(db: Any, args: argparse.Namespace) -> Any:
 
 
 def case_tidings_operation(db: Any, args: argparse.Namespace, worker: Any) -> dict[str, Any]:
+    """Plan and queue a delete forever of every deleted conversation, as the API does, then
+    run it with ``worker`` until it finished. The runner may start one child process that
+    reads the snapshots ahead (ADR 0016)."""
     from tidings.clock import system_clock
     from tidings.events.outbox import transaction
     from tidings.operations import planning, store
@@ -158,8 +161,7 @@ def case_naive_loop(db: Any, args: argparse.Namespace) -> dict[str, Any]:
     from tidings.clock import system_clock
     from tidings.db import schema
     from tidings.desk.announce import emit_conversation
-
-    conversation_json = c.tidings_views().conversation_json
+    from tidings.desk.conversation_views import conversation_json
     from tidings.events.outbox import transaction
 
     tables = [(getattr(schema, t), getattr(schema, t).c[col]) for t, col in DELETE_ORDER]
@@ -173,28 +175,6 @@ def case_naive_loop(db: Any, args: argparse.Namespace) -> dict[str, Any]:
             emit_conversation(tx, "convo.deleted_forever", payload)
             for table, column in tables:
                 tx.conn.execute(delete(table).where(column == convo_id))
-    return {"processed": len(ids)}
-
-
-def case_reference_with_events(db: Any, args: argparse.Namespace) -> dict[str, Any]:
-    """Not Tidings: what the recommended changes reach. Same events, same payload bytes
-    (bench/_fastviews.py, checked against tidings.desk.conversation_views), same outbox append, one
-    transaction per chunk; the snapshot is built once per chunk from raw rows and the
-    operation bookkeeping (items, counters) is left out."""
-    import _fastviews as fv
-
-    from tidings.clock import system_clock
-    from tidings.desk.announce import emit_conversation
-    from tidings.events.outbox import transaction
-
-    ids = _deleted_ids(db)
-    for part in c.chunks(ids, args.chunk):
-        listed = ",".join(str(i) for i in part)
-        with transaction(db, system_clock) as tx:
-            for payload in fv.conversations_json(tx.conn, part, with_threads=True, lock=True):
-                emit_conversation(tx, "convo.deleted_forever", payload)
-            for table, column in DELETE_ORDER:
-                tx.conn.exec_driver_sql(f"DELETE FROM {table} WHERE {column} IN ({listed})")
     return {"processed": len(ids)}
 
 
@@ -249,11 +229,7 @@ def child(args: argparse.Namespace) -> None:
     import gc
     from functools import partial
 
-    run = {
-        "raw_floor": case_raw_floor,
-        "naive_loop": case_naive_loop,
-        "reference_with_events": case_reference_with_events,
-    }.get(args.child)
+    run = {"raw_floor": case_raw_floor, "naive_loop": case_naive_loop}.get(args.child)
     if run is None:  # tidings_operation: the worker starts before the timing
         run = partial(case_tidings_operation, worker=start_worker(db, args))
     gc.collect()
@@ -377,6 +353,12 @@ def main() -> None:
     ap.add_argument("--profile", type=Path, help="py-spy every case into this directory")
     ap.add_argument("--case-time-limit", type=int, default=1800)
     ap.add_argument("--time-limit", type=int, default=7200, help="abort the whole run after this")
+    ap.add_argument(
+        "--out",
+        type=Path,
+        default=c.RESULTS / "bulk.jsonl",
+        help="also write the JSON lines here (default: %(default)s)",
+    )
     # child mode
     ap.add_argument("--child", choices=CASES, help=argparse.SUPPRESS)
     ap.add_argument("--url", help=argparse.SUPPRESS)
@@ -391,6 +373,11 @@ def main() -> None:
     dbs = ["sqlite", "postgresql"] if args.db == "both" else [args.db]
     c.reexec_under_pg_if_needed("postgresql" in dbs)
     signal.alarm(args.time_limit)
+    with c.results_file(args.out):
+        run(args, dbs)
+
+
+def run(args: argparse.Namespace, dbs: list[str]) -> None:
     ns = sorted(int(x) for x in args.n.split(","))
     cases = [k for k in CASES if not args.case or k in args.case]
     with tempfile.TemporaryDirectory(prefix="tidings-bench-bulk-") as tmp:
@@ -500,8 +487,6 @@ def report(db: str, n: int, results: dict[str, Any], memory_by_n: dict[int, floa
             "other_cpu_s": r["other_cpu_s"],
             "verified": r["verified"],
         }
-        if case == "reference_with_events":
-            record["note"] = "not Tidings: bench/_fastviews.py, what the recommended fixes reach"
         if extrapolated:
             record["extrapolated_from"] = r["processed"]
             record["measured_seconds"] = r["seconds"]

@@ -71,30 +71,31 @@ class Runner:
         return True
 
     def run(self, op_id: str) -> None:
-        if self._try(op_id, lambda: self.start(op_id)) is None:
+        """Run a claimed operation until it finishes, or until the worker is asked to stop
+        (then its lease is given up, so that any worker may resume it at once)."""
+        started = self._try(op_id, lambda: self.start(op_id))
+        if started is None or started:
             return
         op = self._load(op_id)
-        if op.atomic:
-            self._try(op_id, lambda: self._run_atomic(op_id))
-            return
+        step = self._run_atomic if op.atomic else self.run_chunk
         with self._snapshot_child(op):
             while not self.stopping.is_set():
-                done = self._try(op_id, lambda: self.run_chunk(op_id))
+                done = self._try(op_id, lambda: step(op_id))
                 if done is None or done:
                     return
-        # Asked to stop between two chunks: let any worker resume it at once.
         with self.db.write() as conn:
             store.release(conn, op_id, self.owner)
 
-    # --- steps, each one transaction ---------------------------------------------------
+    # --- steps, each one transaction; True when the operation has finished -------------
 
     def start(self, op_id: str) -> bool:
+        """Announce that a queued operation runs."""
         with transaction(self.db, self.clock, op_id) as tx:
             op = self._owned(tx, op_id)
             if op.status is OperationStatus.QUEUED:
                 store.start(tx.conn, op_id, tx.now)
                 self._emit(tx, "operation.started", op_id)
-        return False
+        return op.status.finished
 
     def run_chunk(self, op_id: str) -> bool:
         """One chunk; True when the operation finished in this transaction: completed, or
@@ -115,6 +116,7 @@ class Runner:
         return False
 
     def _run_atomic(self, op_id: str) -> bool:
+        """All the chunks in one transaction."""
         with transaction(self.db, self.clock, op_id) as tx:
             op = self._owned(tx, op_id)
             # A cancel (or timeout) that arrived before the run is honoured here too: once
@@ -211,8 +213,9 @@ class Runner:
         return False
 
     def _try(self, op_id: str, step: Callable[[], bool]) -> bool | None:
-        """Run a step (one transaction), again after a pause while it fails on a transient
-        error; when it fails for good, announce the operation failed and return None."""
+        """Run a step, again after a pause while it fails on a transient error; None when
+        it failed for good (the operation is then announced failed), False when the worker
+        was asked to stop while waiting to try again."""
         attempt = 1
         while True:
             try:
@@ -221,7 +224,7 @@ class Runner:
                 raise
             except Exception as exc:
                 pause = retry.delay(attempt, exc)
-                if pause is None or self.stopping.is_set():
+                if pause is None:
                     logger.exception("operation %s failed", op_id)
                     self._fail(op_id, exc)
                     return None
@@ -229,7 +232,8 @@ class Runner:
                     "operation %s: transient error, try %d again in %.2f s: %s",
                     op_id, attempt + 1, pause, exc,
                 )  # fmt: skip
-                self.stopping.wait(pause)
+                if self.stopping.wait(pause):
+                    return False
                 attempt += 1
 
     def _fail(self, op_id: str, exc: Exception) -> None:
