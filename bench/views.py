@@ -1,13 +1,28 @@
-"""In-process breakdown of the read path: where a list page / a conversation / a snapshot goes.
+"""In-process read path: Tidings' own functions against raw SQL reads of the same rows.
 
     .venv/bin/python bench/views.py [--conversations 100000] [--db sqlite|postgresql|both]
 
-No HTTP: calls Tidings' own functions on the api.py data set and, side by side, the
-prototype of the recommended changes (bench/_fastviews.py, checked byte-for-byte
-against Tidings' output before timing) and, on SQLite, the payload built by SQLite's
-own JSON functions (bench/_sqljson.py, same check). Prints one JSON line per step with wall and
-CPU milliseconds per call (CPU time of this process, which a busy machine disturbs
-far less than wall time; PostgreSQL's own work is in wall only).
+No HTTP: on the api.py data set, in one read transaction, for each case it times
+
+  raw SQL      the same data fetched with the driver alone (the statements of api.py's
+               baseline, _common.RAW_SQL, on the same connection), no JSON: the baseline;
+  tidings      Tidings' whole path for it (ratio_to_raw_sql_cpu / _wall = its ms / the
+               baseline's ms);
+  parts        for the list page, its pieces one by one.
+
+  list_page50        GET /api/conversations?pageSize=50 without HTTP: ids, count (Tidings
+                     remembers it until the event log moves, ADR 0006; raw SQL counts every
+                     time), conversations_json, page_of.
+  get_conversation   one random conversation with its threads, conversations_json + orjson.
+  snapshot_chunk500  500 conversations with their threads, what a bulk delete forever
+                     snapshots per chunk: conversations_json + orjson each.
+
+Then list_page50_threads: Tidings' whole list page from 1, 2 and 8 threads at once.
+
+Prints one JSON line per step with wall and CPU milliseconds per call (CPU time of this
+process, which a busy machine disturbs far less than wall time; PostgreSQL's own work is
+in wall only). The same lines go to ``--out`` (default bench/results/views.jsonl),
+replaced when a run ends normally.
 """
 
 from __future__ import annotations
@@ -23,16 +38,16 @@ from pathlib import Path
 from typing import Any
 
 import _common as c
-import _fastviews as fv
 import orjson
 from sqlalchemy import func, select
 
 from tidings.api.responses import page_of
 from tidings.db.engine import Database
 from tidings.db.schema import conversations
+from tidings.desk.conversation_views import conversations_json
 from tidings.desk.queries import ConversationFilter, Page, list_conversation_ids
 
-conversations_json = c.tidings_views().conversations_json
+Step = tuple[str, str, str, Callable[[], Any]]  # case, role, label, what to time
 
 
 def measure(fn: Callable[[], Any], seconds: float) -> tuple[float, float, int]:
@@ -50,18 +65,39 @@ def measure(fn: Callable[[], Any], seconds: float) -> tuple[float, float, int]:
     )
 
 
-def steps(conn: Any, n: int) -> list[tuple[str, str, Callable[[], Any]]]:
+def raw_sql(conn: Any, n: int) -> dict[str, Callable[[], Any]]:
+    """The baseline per case: the driver's own connection (sqlite3 / psycopg), no JSON."""
+    driver = conn.connection.driver_connection
+    mark = "?" if conn.dialect.name == "sqlite" else "%s"
+    rnd = random.Random(3)
+    start = n // 2
+    listed = ",".join(str(i) for i in range(start, start + 500))
+
+    def plain(statements: list[str]) -> Callable[[], Any]:
+        return lambda: [driver.execute(sql).fetchall() for sql in statements]
+
+    def one_conversation() -> Any:
+        cid = rnd.randint(1, n)
+        return [driver.execute(s.replace("{p}", mark), (cid,)).fetchall() for s in c.GET_SQL]
+
+    return {
+        "list_page50": plain(c.LIST_SQL),
+        "get_conversation": one_conversation,
+        "snapshot_chunk500": plain([s.replace("{ids}", listed) for s in c.SNAPSHOT_SQL]),
+    }
+
+
+def steps(conn: Any, n: int) -> list[Step]:
     rnd = random.Random(3)
     page = Page(1, 50)
     f = ConversationFilter(state=2)
-    ids50, total = list_conversation_ids(conn, f, "createdAt", True, page)
-    fv.check_same(conn, ids50, with_threads=False)
+    ids50, _total = list_conversation_ids(conn, f, "createdAt", True, page)
     start = n // 2
     ids500 = list(range(start, start + 500))
-    fv.check_same(conn, ids500, with_threads=True)
     ids_sql = (
         "SELECT id FROM conversations WHERE state = 2 ORDER BY created_at DESC, id DESC LIMIT 50"
     )
+    count_query = select(func.count()).select_from(conversations).where(conversations.c.state == 2)
 
     def tidings_page() -> bytes:
         ids, count = list_conversation_ids(conn, f, "createdAt", True, page)
@@ -69,76 +105,27 @@ def steps(conn: Any, n: int) -> list[tuple[str, str, Callable[[], Any]]]:
             "conversations", conversations_json(conn, ids, with_threads=False), page, count
         ).body
 
-    def proto_page(count: bool) -> Callable[[], bytes]:
-        def run() -> bytes:
-            ids = [r[0] for r in conn.exec_driver_sql(ids_sql)]
-            # With a count cache (recommendation 1) the total is a dict look-up.
-            count_value = (
-                conn.exec_driver_sql(
-                    "SELECT count(*) FROM conversations WHERE state = 2"
-                ).scalar_one()
-                if count
-                else total
-            )
-            items = fv.conversations_json(conn, ids, with_threads=False)
-            return page_of("conversations", items, page, count_value).body
-
-        return run
-
-    extra: list[tuple[str, str, Callable[[], Any]]] = []
-    if conn.dialect.name == "sqlite":
-        import _sqljson
-
-        _sqljson.check_same(conn, ids500)
-        extra.append(
-            (
-                "snapshot_chunk500",
-                "experiment: SQLite json_object builds the same bytes",
-                lambda: _sqljson.payloads(conn, ids500),
-            )
-        )
-    count_query = select(func.count()).select_from(conversations).where(conversations.c.state == 2)
+    base = raw_sql(conn, n)
     return [
-        (
-            "list_page50",
-            "tidings: whole page (ids, count, conversations_json, page_of)",
-            tidings_page,
-        ),
-        ("list_page50", "tidings: ids query only", lambda: conn.exec_driver_sql(ids_sql).all()),
-        ("list_page50", "tidings: COUNT(*) only", lambda: conn.execute(count_query).scalar_one()),
-        (
-            "list_page50",
-            "tidings: conversations_json(50 ids) only",
-            lambda: conversations_json(conn, ids50, with_threads=False),
-        ),
-        ("list_page50", "prototype: whole page, COUNT(*) every time", proto_page(True)),
-        ("list_page50", "prototype: whole page, count cached", proto_page(False)),
-        (
-            "get_conversation",
-            "tidings: conversations_json([id], threads) + orjson",
-            lambda: orjson.dumps(conversations_json(conn, [rnd.randint(1, n)], with_threads=True)),
-        ),
-        (
-            "get_conversation",
-            "prototype: same bytes",
-            lambda: orjson.dumps(
-                fv.conversations_json(conn, [rnd.randint(1, n)], with_threads=True)
-            ),
-        ),
-        (
-            "snapshot_chunk500",
-            "tidings: conversations_json(500, threads) + orjson each",
-            lambda: [orjson.dumps(x) for x in conversations_json(conn, ids500, with_threads=True)],
-        ),
-        (
-            "snapshot_chunk500",
-            "prototype: same bytes",
-            lambda: [
-                orjson.dumps(x) for x in fv.conversations_json(conn, ids500, with_threads=True)
-            ],
-        ),
-        *extra,
-    ]
+        ("list_page50", "raw", "raw SQL: the page's rows, people joined, and COUNT(*)",
+         base["list_page50"]),
+        ("list_page50", "tidings", "tidings: whole page (ids, count, conversations_json, page_of)",
+         tidings_page),
+        ("list_page50", "part", "tidings part: ids query",
+         lambda: conn.exec_driver_sql(ids_sql).all()),
+        ("list_page50", "part", "tidings part: COUNT(*), as on a count cache miss",
+         lambda: conn.execute(count_query).scalar_one()),
+        ("list_page50", "part", "tidings part: conversations_json(50 ids)",
+         lambda: conversations_json(conn, ids50, with_threads=False)),
+        ("get_conversation", "raw", "raw SQL: the conversation, people joined, its threads",
+         base["get_conversation"]),
+        ("get_conversation", "tidings", "tidings: conversations_json([id], threads) + orjson",
+         lambda: orjson.dumps(conversations_json(conn, [rnd.randint(1, n)], with_threads=True))),
+        ("snapshot_chunk500", "raw", "raw SQL: 500 conversations, people joined, their threads",
+         base["snapshot_chunk500"]),
+        ("snapshot_chunk500", "tidings", "tidings: conversations_json(500, threads) + orjson each",
+         lambda: [orjson.dumps(x) for x in conversations_json(conn, ids500, with_threads=True)]),
+    ]  # fmt: skip
 
 
 def threaded(db: Database, threads: int, seconds: float) -> dict[str, float]:
@@ -188,10 +175,21 @@ def main() -> None:
     ap.add_argument("--db", choices=("sqlite", "postgresql", "both"), default="sqlite")
     ap.add_argument("--seconds", type=float, default=2.0, help="per step")
     ap.add_argument("--time-limit", type=int, default=900)
+    ap.add_argument(
+        "--out",
+        type=Path,
+        default=c.RESULTS / "views.jsonl",
+        help="also write the JSON lines here (default: %(default)s)",
+    )
     args = ap.parse_args()
     dbs = ["sqlite", "postgresql"] if args.db == "both" else [args.db]
     c.reexec_under_pg_if_needed("postgresql" in dbs)
     signal.alarm(args.time_limit)
+    with c.results_file(args.out):
+        run(args, dbs)
+
+
+def run(args: argparse.Namespace, dbs: list[str]) -> None:
     n = args.conversations
     with tempfile.TemporaryDirectory(prefix="tidings-bench-views-") as tmp:
         for db_name in dbs:
@@ -202,20 +200,30 @@ def main() -> None:
                 url = c.pg_dataset(spec, f"bench_views_{n}")
             db = Database(url)
             with db.read() as conn:
-                for case, step, fn in steps(conn, n):
+                baseline: dict[str, tuple[float, float]] = {}
+                for case, role, label, fn in steps(conn, n):
                     wall, cpu, calls = measure(fn, args.seconds)
-                    c.emit(
-                        {
-                            "bench": "views",
-                            "db": db_name,
-                            "case": case,
-                            "step": step,
-                            "conversations": n,
-                            "wall_ms": round(wall, 3),
-                            "cpu_ms": round(cpu, 3),
-                            "calls": calls,
-                        }
-                    )
+                    record: dict[str, Any] = {
+                        "bench": "views",
+                        "db": db_name,
+                        "case": case,
+                        "step": label,
+                        "conversations": n,
+                        "wall_ms": round(wall, 3),
+                        "cpu_ms": round(cpu, 3),
+                        "calls": calls,
+                    }
+                    if role == "raw":
+                        baseline[case] = (wall, cpu)
+                    elif role == "tidings":
+                        raw_wall, raw_cpu = baseline[case]
+                        record.update(
+                            raw_sql_wall_ms=round(raw_wall, 3),
+                            raw_sql_cpu_ms=round(raw_cpu, 3),
+                            ratio_to_raw_sql_wall=round(wall / raw_wall, 2),
+                            ratio_to_raw_sql_cpu=round(cpu / raw_cpu, 2),
+                        )
+                    c.emit(record)
             # The same page from 1, 2 and 8 threads: drivers release the GIL around every
             # row they step, so threads hand it back and forth (a server's thread pool).
             for threads in (1, 2, 8):

@@ -170,3 +170,56 @@ def test_a_mailbox_of_5000_is_deleted_in_chunks(database_url: str, db: Database)
         )
         assert logged[-1]["data"]["processed"] == TOTAL
         assert desk.get(f"/mailboxes/{box}/folders").status_code == 404
+
+
+def test_a_worker_stopped_while_waiting_to_try_again_gives_the_lease_up(
+    database_url: str, db: Database
+) -> None:
+    """Asked to stop during the pause before another try, the worker leaves the operation
+    running and unowned, and the next worker finishes it: nothing twice, nothing lost."""
+    if not db.is_sqlite:
+        pytest.skip("SQLite's write lock is the transient error here")
+    _, ids = helpers.seed(database_url, TOTAL)
+    path = database_url.removeprefix("sqlite:///")
+    begun = 0
+
+    with desk_app(database_url, operation_chunk_size=CHUNK) as desk:
+        op_id = _bulk_delete_forever(desk)
+        runner = desk.runner()
+        holder = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+
+        def release_and_stop() -> None:
+            holder.rollback()
+            runner.stopping.set()  # the worker is pausing before its next try
+
+        def lock_and_stop(statement: str) -> None:
+            """Before the worker's fourth chunk, hold the write lock; 0.3 s later let it
+            go and ask the worker to stop, while it waits to try again."""
+            nonlocal begun
+            if statement == "BEGIN IMMEDIATE":
+                begun += 1
+                if begun == 6:
+                    holder.execute("BEGIN IMMEDIATE")
+                    threading.Timer(0.3, release_and_stop).start()
+
+        def short_busy_timeout(driver: Any, _record: Any) -> None:
+            driver.execute("PRAGMA busy_timeout=100")
+            driver.set_trace_callback(lock_and_stop)
+
+        event.listen(desk.ctx.db.engine, "connect", short_busy_timeout)
+        desk.ctx.db.engine.dispose()
+        try:
+            assert runner.run_once() is True  # returns once asked to stop
+        finally:
+            event.remove(desk.ctx.db.engine, "connect", short_busy_timeout)
+            holder.close()
+        op = desk.get(f"/operations/{op_id}").json()
+        assert op["status"] == "running"
+        # Three chunks done; a fourth if a try got the lock just as it was let go.
+        assert op["processed"] in (3 * CHUNK, 4 * CHUNK)
+        with db.read() as conn:
+            owner = conn.exec_driver_sql("SELECT lease_owner FROM operations").scalar_one()
+        assert owner is None  # any worker may take it over at once
+        desk.ctx.db.engine.dispose()  # connections without the hooks
+        desk.run_operations()
+        _assert_each_once(desk, db, op_id, ids)

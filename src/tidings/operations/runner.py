@@ -83,8 +83,11 @@ class Runner:
                 done = self._try(op_id, lambda: step(op_id))
                 if done is None or done:
                     return
-        with self.db.write() as conn:
-            store.release(conn, op_id, self.owner)
+        try:
+            with self.db.write() as conn:
+                store.release(conn, op_id, self.owner)
+        except Exception as exc:  # the database is still in the way: the lease expires
+            logger.warning("operation %s: lease not given up (%s); it expires", op_id, exc)
 
     # --- steps, each one transaction; True when the operation has finished -------------
 
