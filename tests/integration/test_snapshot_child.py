@@ -49,16 +49,26 @@ def _delete_forever(desk: Desk) -> str:
     return submit(desk, {**body, "confirmToken": plan["confirmToken"]})
 
 
-def _before_checkout(db: Database, number: int, action: Callable[[], None]) -> Callable[[], None]:
-    """Run ``action`` as the worker takes its ``number``-th connection from the pool (it
-    holds none then, and has begun nothing); the remover of the hook."""
+# The worker's checkouts from the pool: claim, start, load, then one per chunk.
+CHUNK_1, CHUNK_2, CHUNK_3 = 4, 5, 6
+
+# Spawning the child and importing Tidings there takes ~0.5 s of CPU; the worker does not
+# wait for it (it reads the snapshots itself until the child has started). So that the
+# tests know which chunks the child reads, the first chunk waits this long.
+CHILD_START_SECONDS = 3
+
+
+def _before_checkouts(db: Database, actions: dict[int, Callable[[], None]]) -> Callable[[], None]:
+    """Run ``actions[n]`` as the worker takes its n-th connection from the pool (it holds
+    none then, and has begun nothing); the remover of the hook."""
     seen = 0
+    actions = {CHUNK_1: lambda: time.sleep(CHILD_START_SECONDS), **actions}
 
     def checkout(*_: Any) -> None:
         nonlocal seen
         seen += 1
-        if seen == number:
-            action()
+        if seen in actions:
+            actions[seen]()
 
     event.listen(db.engine, "checkout", checkout)
     return lambda: event.remove(db.engine, "checkout", checkout)
@@ -77,6 +87,11 @@ def test_the_child_reads_what_the_worker_would(database_url: str, db: Database) 
         ids = _nine(desk)
     child = SnapshotChild(db.url)
     try:
+        child.ask(ids)  # not started yet: not asked
+        deadline = time.monotonic() + 30
+        while not child.started and time.monotonic() < deadline:
+            time.sleep(0.01)
+        assert child.take(ids) is None
         child.ask(ids[:4])
         child.ask(ids[4:])
         assert child.take(ids[:5]) is None  # never asked for: both answers are dropped
@@ -99,13 +114,17 @@ def test_a_bulk_delete_forever_uses_the_childs_snapshots(
         before = {cid: desk.convo(cid) for cid in ids}
         mark = desk.mark()
         _delete_forever(desk)
-        with caplog.at_level(logging.INFO, logger="tidings.operations"):
-            desk.run_operations()
+        remove = _before_checkouts(desk.ctx.db, {})
+        try:
+            with caplog.at_level(logging.INFO, logger="tidings.operations"):
+                desk.run_operations()
+        finally:
+            remove()
         deleted = [e for e in desk.events(mark) if e["type"] == "convo.deleted_forever"]
     assert [e["entity"]["id"] for e in deleted] == ids
     for e in deleted:
         assert e["data"] == before[e["entity"]["id"]]
-    # Chunks 2 to 5 came from the child; the first was read before it had started.
+    # Chunks 2 to 5 came from the child; the first was read before it was asked for any.
     assert _read_ahead(caplog) == COUNT - CHUNK
     assert not multiprocessing.active_children()
 
@@ -127,7 +146,7 @@ def test_a_commit_between_chunks_makes_the_worker_read_for_itself(
 
         # Checkouts: claim, start, load, chunk 1, chunk 2, then the reply (its own
         # checkout is the seventh), then chunk 3.
-        remove = _before_checkout(desk.ctx.db, 6, late_reply)
+        remove = _before_checkouts(desk.ctx.db, {CHUNK_3: late_reply})
         try:
             with caplog.at_level(logging.INFO, logger="tidings.operations"):
                 desk.run_operations()
@@ -159,7 +178,7 @@ def test_a_child_that_dies_costs_only_speed(
             for child in multiprocessing.active_children():
                 child.kill()
 
-        remove = _before_checkout(desk.ctx.db, 5, kill_the_child)  # before chunk 2
+        remove = _before_checkouts(desk.ctx.db, {CHUNK_2: kill_the_child})
         try:
             with caplog.at_level(logging.INFO, logger="tidings.operations"):
                 desk.run_operations()

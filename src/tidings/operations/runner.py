@@ -169,7 +169,8 @@ class Runner:
         later = store.next_items(tx.conn, op.id, last - after, after)
         for start in range(0, len(later), size):
             chunk = later[start : start + size]
-            self._child.ask([item.conversation_id for item in chunk])
+            if not self._child.ask([item.conversation_id for item in chunk]):
+                return  # not started yet: asked again from the next chunk on
             self._asked_through = chunk[-1].position
 
     def _snapshots_ahead(self, tx: Tx, op: Operation, ids: list[int]) -> list[Snapshot] | None:

@@ -43,6 +43,9 @@ RESULT_TIMEOUT_SECONDS = 10.0
 CLOSE_TIMEOUT_SECONDS = 5.0
 
 
+READY = "ready"  # what the child sends once it has started
+
+
 class Ahead(NamedTuple):
     """The child's answer: snapshots, in id order, and the newest event position in the
     database snapshot they were read from."""
@@ -63,24 +66,42 @@ class SnapshotChild:
         self._process.start()
         child_end.close()
         self._asked: deque[tuple[int, ...]] = deque()
+        # Whether the child has started (imported Tidings, opened the database): ~0.5 s
+        # of CPU after spawning. Until it has, nothing is asked of it and nobody waits.
+        self._ready = False
 
-    def ask(self, ids: Sequence[int]) -> None:
-        """Ask for the snapshots of ``ids``."""
-        if ids and self._process.is_alive():
-            self._asked.append(_key(ids))
-            self._pipe.send(list(self._asked[-1]))
+    def ask(self, ids: Sequence[int]) -> bool:
+        """Ask for the snapshots of ``ids``; False if the child has not started (or has
+        stopped), and so was not asked."""
+        if not (ids and self.started):
+            return False
+        self._asked.append(_key(ids))
+        self._pipe.send(list(self._asked[-1]))
+        return True
 
     def take(self, ids: Sequence[int]) -> Ahead | None:
         """The answer for exactly ``ids``, dropping the answers asked for before it; None
         if the child was not asked for them, or failed (then it is stopped, and the
         operation goes on without it)."""
         wanted = _key(ids)
+        if wanted not in self._asked:
+            return None
         while self._asked:
             asked = self._asked.popleft()
             answer = self._receive()
             if asked == wanted:
                 return answer
         return None
+
+    @property
+    def started(self) -> bool:
+        """Whether the child has started and is alive (never waits)."""
+        if not self._ready and self._process.is_alive():
+            try:
+                self._ready = self._pipe.poll(0) and self._pipe.recv() == READY
+            except (EOFError, OSError):
+                return False
+        return self._ready and self._process.is_alive()
 
     def _receive(self) -> Ahead | None:
         try:
@@ -117,6 +138,7 @@ def serve(database_url: str, pipe: Pipe) -> None:
     # collections, or each full one walks the whole interpreter again (~30 ms).
     gc.freeze()
     try:
+        pipe.send(READY)
         while True:
             try:
                 ids = pipe.recv()
