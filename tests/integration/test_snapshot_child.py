@@ -109,7 +109,7 @@ def test_the_child_reads_what_the_worker_would(database_url: str, db: Database) 
 def test_a_bulk_delete_forever_uses_the_childs_snapshots(
     database_url: str, caplog: pytest.LogCaptureFixture
 ) -> None:
-    with desk_app(database_url, operation_chunk_size=CHUNK) as desk:
+    with desk_app(database_url, operation_chunk_size=CHUNK, render_process_from=1) as desk:
         ids = _nine(desk)
         before = {cid: desk.convo(cid) for cid in ids}
         mark = desk.mark()
@@ -132,7 +132,7 @@ def test_a_bulk_delete_forever_uses_the_childs_snapshots(
 def test_a_commit_between_chunks_makes_the_worker_read_for_itself(
     database_url: str, db: Database, caplog: pytest.LogCaptureFixture
 ) -> None:
-    with desk_app(database_url, operation_chunk_size=CHUNK) as desk:
+    with desk_app(database_url, operation_chunk_size=CHUNK, render_process_from=1) as desk:
         ids = _nine(desk)
         agent = desk.user("Late")
         _delete_forever(desk)
@@ -169,7 +169,7 @@ def test_a_commit_between_chunks_makes_the_worker_read_for_itself(
 def test_a_child_that_dies_costs_only_speed(
     database_url: str, caplog: pytest.LogCaptureFixture
 ) -> None:
-    with desk_app(database_url, operation_chunk_size=CHUNK) as desk:
+    with desk_app(database_url, operation_chunk_size=CHUNK, render_process_from=1) as desk:
         ids = _nine(desk)
         before = {cid: desk.convo(cid) for cid in ids}
         op_id = _delete_forever(desk)

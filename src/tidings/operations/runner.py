@@ -266,13 +266,13 @@ class Runner:
 
     @contextmanager
     def _snapshot_child(self, op: Operation) -> Iterator[None]:
-        """A child for a delete forever of more than two chunks on a database that
-        another process can open; none otherwise."""
-        chunks = (op.total - op.next_position) / self.settings.operation_chunk_size
+        """A child for a delete forever of at least ``render_process_from`` conversations
+        (it costs ~0.5 s of CPU to start: smaller ones are done before it helps), on a
+        database that another process can open; none otherwise."""
         if not (
             self.settings.render_process
             and op.action in actions.PRE_CHANGE_SNAPSHOTS
-            and chunks > 2
+            and op.total - op.next_position >= max(1, self.settings.render_process_from)
             and self.db.shared_with_other_processes
         ):
             yield
