@@ -1,17 +1,17 @@
-"""A bulk delete forever's snapshots, read one chunk ahead by a child process.
+"""A bulk delete forever's snapshots, read two chunks ahead by a child process.
 
 Each ``convo.deleted_forever`` carries its conversation as it was just before the
 deletion. Reading and rendering those snapshots is most of a bulk delete's work, and
 any connection that reads the committed rows can do it. So an operation that deletes
-at least ``TIDINGS_RENDER_PROCESS_FROM`` conversations (20,000) starts one child process
-(spawned for that operation and stopped after it). The runner keeps the child ``AHEAD`` chunks ahead: during chunk k it asks
-for chunk k+2's snapshots, and a chunk uses what the child read only if the event log
-shows that nothing but this operation committed since
-(``tidings.events.log.others_appended``): the operation's own deletions change none of
-a later chunk's rows, and every other change to a conversation or a customer appends
-its event (invariant 1). Otherwise, or if anything goes wrong with the child, the chunk
-reads the snapshots itself, as a single API call does. The events are the same either
-way (ADR 0016).
+at least ``TIDINGS_RENDER_PROCESS_FROM`` conversations (20,000) starts one child process,
+spawned for that operation and stopped after it. The runner keeps the child ``AHEAD``
+chunks ahead: during chunk k it asks for chunk k+2's snapshots, and a chunk uses what the
+child read only if the event log shows that nothing but this operation committed since
+(``tidings.events.log.others_appended``): the operation's own deletions change none of a
+later chunk's rows, and every other change to a conversation or a customer appends its
+event (invariant 1). Otherwise, if the child has not started yet, or if anything goes
+wrong with it, the chunk reads the snapshots itself, as a single API call does. The
+events are the same either way (ADR 0016).
 """
 
 from __future__ import annotations
