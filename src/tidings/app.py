@@ -26,8 +26,9 @@ from tidings.clock import Clock, system_clock
 from tidings.config import Settings
 from tidings.db.engine import Database
 from tidings.db.migrate import upgrade
-from tidings.keys import api_key, stored_value
+from tidings.keys import api_key, stored_value, webhook_secret
 from tidings.operations.runner import WorkerThread
+from tidings.webhooks.dispatcher import Dispatcher, DispatcherThread
 from tidings.webhooks.targets import parse_networks
 
 ROUTERS = (conversations, customers, users, mailboxes, tags, webhooks, attachments)
@@ -43,10 +44,21 @@ def build_context(settings: Settings, clock: Clock = system_clock) -> Context:
         api_key=api_key(db, settings.api_key),
         allowed_networks=parse_networks(settings.webhook_allowed_networks),
         secret=stored_value(db, "signing_secret", secrets.token_hex(32)),
+        webhook_secret=webhook_secret(db, settings.webhook_secret),
         reads_on_event_loop=(
             db.is_sqlite if settings.reads_on_event_loop is None else settings.reads_on_event_loop
         ),
     )
+
+
+def dispatcher_thread(ctx: Context) -> DispatcherThread | None:
+    """The webhook dispatcher, unless ``TIDINGS_RUN_DISPATCHER`` is false."""
+    if not ctx.settings.run_dispatcher:
+        return None
+    dispatcher = Dispatcher(
+        ctx.db, ctx.clock, ctx.settings, ctx.webhook_secret, ctx.allowed_networks
+    )
+    return DispatcherThread(dispatcher, ctx.settings)
 
 
 def request_threads(settings: Settings, db: Database) -> int:
@@ -71,14 +83,19 @@ def create_app(settings: Settings, clock: Clock = system_clock) -> FastAPI:
             settings, ctx.db
         )
         worker = WorkerThread(ctx.db, ctx.clock, settings) if settings.run_workers else None
+        dispatcher = dispatcher_thread(ctx) if settings.run_workers else None
         if worker:
             ctx.wake = worker.wake
             worker.start()
+        if dispatcher:
+            dispatcher.start()
         try:
             yield
         finally:
             if worker:
                 worker.stop()
+            if dispatcher:
+                dispatcher.stop()
             ctx.db.dispose()
 
     app = FastAPI(

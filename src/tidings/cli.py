@@ -52,19 +52,24 @@ def serve(
 @app.command()
 def worker() -> None:
     """Run only the operation worker (scale-out on PostgreSQL: run as many as you like)."""
-    from tidings.app import build_context
+    from tidings.app import build_context, dispatcher_thread
     from tidings.operations.runner import WorkerThread
 
     settings = Settings()
     ctx = build_context(settings)
     thread = WorkerThread(ctx.db, ctx.clock, settings)
+    dispatcher = dispatcher_thread(ctx)
     console.print(f"Worker {thread.runner.owner} running on {settings.database_url}")
     thread.start()
+    if dispatcher:
+        dispatcher.start()
     try:
         while True:
             time.sleep(3600)
     except KeyboardInterrupt:
         thread.stop()
+        if dispatcher:
+            dispatcher.stop()
 
 
 @app.command()
@@ -108,6 +113,20 @@ def demo(
         "Loaded demo data: 3 mailboxes, 5 agents (user 1 is the admin), 200 customers,"
         f" {conversations} conversations."
     )
+
+
+@app.command("webhook-secret")
+def webhook_secret_command() -> None:
+    """Print the secret of X-FreeScout-Signature (TIDINGS_WEBHOOK_SECRET, or generated once)."""
+    from tidings.db.engine import Database
+    from tidings.db.migrate import upgrade
+    from tidings.keys import webhook_secret
+
+    settings = Settings()
+    db = Database(settings.database_url)
+    upgrade(db)
+    typer.echo(webhook_secret(db, settings.webhook_secret))
+    db.dispose()
 
 
 @app.command("api-key")

@@ -29,6 +29,13 @@ class Settings(BaseSettings):
     reads_on_event_loop: bool | None = None
     cors_hosts: str | None = None
     webhook_allowed_networks: str | None = None
+    secret_rotation_grace_hours: float = 24.0
+    webhook_secret: str | None = None
+    retry_schedule: str | None = None
+    webhook_timeout_seconds: float = 15.0
+    webhook_connect_timeout_seconds: float = 5.0
+    webhook_disable_after_days: float = 5.0
+    run_dispatcher: bool = True
 
 
 def normalize_database_url(url: str) -> str:

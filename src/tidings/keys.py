@@ -24,3 +24,11 @@ def api_key(db: Database, configured: str | None) -> str:
     if configured:
         return configured
     return stored_value(db, "api_key", secrets.token_hex(16))
+
+
+def webhook_secret(db: Database, configured: str | None) -> str:
+    """The instance's ``X-FreeScout-Signature`` secret: FreeScout's is a 32-character hex
+    string, the same for every webhook."""
+    if configured:
+        return configured
+    return stored_value(db, "webhook_secret", secrets.token_hex(16))

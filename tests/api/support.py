@@ -103,7 +103,14 @@ CUSTOMER_EMBEDDED_KEYS = {"emails", "phones", "social_profiles", "websites", "ad
 ADDRESS_KEYS = {"city", "state", "zip", "country", "address"}
 MAILBOX_KEYS = {"id", "name", "email", "createdAt", "updatedAt"}
 FOLDER_KEYS = {"id", "name", "type", "userId", "totalCount", "activeCount", "meta"}
-WEBHOOK_KEYS = {"id", "url", "events", "lastRunTime", "lastRunError"}
+# FreeScout's five, then Tidings'.
+WEBHOOK_KEYS = {
+    "id", "url", "events", "lastRunTime", "lastRunError",
+    "mailboxes", "enabled", "format", "orderedDelivery", "maxConcurrency", "health",
+    "createdAt", "updatedAt",
+}  # fmt: skip
+# The creation's answer adds the signing secret (shown only then) and the dropped names.
+CREATED_WEBHOOK_KEYS = WEBHOOK_KEYS | {"secret", "ignoredEvents"}
 TAG_KEYS = {"id", "name", "counter", "color"}
 PAGE_KEYS = {"size", "totalElements", "totalPages", "number"}
 

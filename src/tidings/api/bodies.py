@@ -152,7 +152,17 @@ CREATE_MAILBOX = body(
     ["name", "email"],
 )
 
-CREATE_WEBHOOK = body({"url": _STR, "events": _STRINGS}, ["url", "events"])
+_WEBHOOK: Schema = {
+    "url": _STR,
+    "events": _STRINGS,
+    "mailboxes": {"type": "array", "items": _INT, "description": "[] = every mailbox"},
+    "enabled": _BOOL,
+    "format": {"enum": ["freescout", "envelope"]},
+    "orderedDelivery": _BOOL,
+    "maxConcurrency": {"type": "integer", "minimum": 1, "maximum": 100},
+}
+CREATE_WEBHOOK = body(_WEBHOOK, ["url", "events"])
+UPDATE_WEBHOOK = body(_WEBHOOK)
 
 CREATE_OPERATION = body(
     {

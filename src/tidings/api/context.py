@@ -30,6 +30,7 @@ class Context:
     api_key: str
     allowed_networks: list[Network]
     secret: str
+    webhook_secret: str = ""
     reads_on_event_loop: bool = False
     wake: Callable[[], None] | None = None
 

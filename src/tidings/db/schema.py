@@ -257,12 +257,74 @@ webhooks = Table(
     metadata,
     _id(),
     Column("url", String(2048), nullable=False),
-    Column("events", JSON, nullable=False),
-    Column("mailboxes", JSON, nullable=False, default=list),
+    Column("events", JSON, nullable=False),  # names, or ["*"] for every event
+    Column("mailboxes", JSON, nullable=False, default=list),  # [] = all
+    # Standard Webhooks signing secret (whsec_...); after a rotation the previous one
+    # still signs until ``previous_secret_until``.
     Column("secret", String(128), nullable=False),
+    Column("previous_secret", String(128), nullable=True),
+    Column("previous_secret_until", UTCDateTime(), nullable=True),
+    Column("enabled", Boolean, nullable=False, default=True),
+    Column("format", String(16), nullable=False, default="freescout"),  # or "envelope"
+    Column("ordered", Boolean, nullable=False, default=False),
+    Column("max_concurrency", Integer, nullable=False, default=10),
+    # Fan-out: events up to this position were considered (the newest one when the
+    # webhook was created: it receives only what commits after); the next delivery's
+    # ``X-Tidings-Sequence``.
+    Column("cursor", BigInteger, nullable=False, default=0),
+    Column("next_sequence", BigInteger, nullable=False, default=1),
+    # Health: FreeScout's last attempt, and Tidings' own.
     Column("last_run_time", UTCDateTime(), nullable=True),
     Column("last_run_error", Text, nullable=True),
+    Column("last_success_at", UTCDateTime(), nullable=True),
+    Column("failing_since", UTCDateTime(), nullable=True),
+    Column("consecutive_failures", Integer, nullable=False, default=0),
+    Column("disabled_at", UTCDateTime(), nullable=True),
+    Column("disabled_reason", Text, nullable=True),
     *_timestamps(),
+)
+
+# One event to one webhook: its ``id`` is the ``webhook-id`` header, the same on every
+# attempt. The body is the event's stored payload (``events.payload``), read when sent,
+# never copied. ``status``: pending (due at ``next_attempt_at``), delivered, failed (the
+# schedule ran out), skipped (the webhook was disabled: kept for a replay).
+deliveries = Table(
+    "deliveries",
+    metadata,
+    Column("id", String(32), primary_key=True),
+    Column("webhook_id", ForeignKey("webhooks.id", ondelete="CASCADE"), nullable=False),
+    Column("event_seq", BigInteger, nullable=False),
+    Column("sequence", BigInteger, nullable=False),
+    Column("conversation_id", BigInteger, nullable=True),  # what ordered delivery orders by
+    Column("status", String(16), nullable=False),
+    Column("attempts", Integer, nullable=False, default=0),
+    Column("next_attempt_at", UTCDateTime(), nullable=True),
+    Column("lease_owner", String(64), nullable=True),
+    Column("lease_until", UTCDateTime(), nullable=True),
+    Column("last_status", Integer, nullable=True),
+    Column("last_error", Text, nullable=True),
+    Column("created_at", UTCDateTime(), nullable=False),
+    Column("finished_at", UTCDateTime(), nullable=True),
+    UniqueConstraint("webhook_id", "sequence", name="uq_deliveries_webhook_sequence"),
+    Index("ix_deliveries_due", "status", "next_attempt_at"),
+    Index("ix_deliveries_event_seq", "event_seq"),
+)
+
+# Every attempt of every delivery, pruned after ``TIDINGS_ATTEMPT_RETENTION_DAYS``.
+delivery_attempts = Table(
+    "delivery_attempts",
+    metadata,
+    _id(),
+    Column("delivery_id", ForeignKey("deliveries.id", ondelete="CASCADE"), nullable=False),
+    Column("number", Integer, nullable=False),
+    Column("started_at", UTCDateTime(), nullable=False),
+    Column("status_code", Integer, nullable=True),
+    Column("latency_ms", Integer, nullable=False),
+    Column("response_body", Text, nullable=True),  # the first bytes
+    Column("error_class", String(64), nullable=True),
+    Column("error", Text, nullable=True),
+    Index("ix_delivery_attempts_delivery_id", "delivery_id"),
+    Index("ix_delivery_attempts_started_at", "started_at"),
 )
 
 # The outbox and the event log are one table: a row is appended in the same

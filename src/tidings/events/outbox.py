@@ -14,7 +14,7 @@ SQLite needs nothing extra: it has one writer at a time.
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -24,13 +24,23 @@ import orjson
 from sqlalchemy import Connection
 
 from tidings.clock import Clock, system_clock
-from tidings.db import raw
+from tidings.db import raw, wakeup
 from tidings.db.engine import Database
 from tidings.events import payloads
 from tidings.ids import new_id, new_ids
 
 # Any fixed 64-bit number; it names "the event log append lock".
 _APPEND_LOCK = 7_146_231_004_417
+
+# Run in this process after a transaction that appended events has committed: the webhook
+# dispatcher wakes on it (other processes on PostgreSQL's NOTIFY, see ``append``).
+_committed: list[Callable[[], None]] = []
+
+
+def on_commit(callback: Callable[[], None]) -> Callable[[], None]:
+    """Call ``callback`` after each commit that appended events; returns its remover."""
+    _committed.append(callback)
+    return lambda: _committed.remove(callback)
 
 
 @dataclass(slots=True)  # not frozen: a frozen dataclass's __init__ costs ~3x, once per event
@@ -101,6 +111,7 @@ def append(conn: Connection, pending: list[PendingEvent]) -> None:
     if not pending:
         return
     if conn.dialect.name == "postgresql":
+        wakeup.notify(conn, wakeup.EVENTS)  # delivered to listeners only if this commits
         conn.exec_driver_sql(f"SELECT pg_advisory_xact_lock({_APPEND_LOCK})")
     # The events of a transaction share a few timestamps (usually one): convert each once.
     stored = {t: raw.bind(t, conn.dialect.name) for t in {e.created_at for e in pending}}
@@ -151,3 +162,6 @@ def transaction(
         tx = Tx(conn=conn, now=clock(), operation_id=operation_id)
         yield tx
         append(conn, tx.pending)
+    if tx.pending:
+        for callback in list(_committed):
+            callback()

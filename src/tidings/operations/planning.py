@@ -13,7 +13,7 @@ from typing import Any
 from sqlalchemy import Connection
 
 from tidings.clock import isoformat
-from tidings.db import raw
+from tidings.db import raw, wakeup
 from tidings.desk import conversations as convos
 from tidings.desk import tags
 from tidings.desk import validate as v
@@ -23,7 +23,7 @@ from tidings.desk.queries import ConversationFilter, Where, conversation_where
 from tidings.errors import ConfirmationRequired, InvalidInput, NotFound
 from tidings.events.outbox import Tx
 from tidings.ids import new_id
-from tidings.operations import confirm, store, wakeup
+from tidings.operations import confirm, store
 from tidings.operations.actions import ACTIONS, DESTRUCTIVE, parse_params
 from tidings.operations.model import Operation
 

@@ -27,6 +27,7 @@ from datetime import datetime, timedelta
 from tidings.clock import Clock
 from tidings.config import Settings
 from tidings.db.engine import Database
+from tidings.db.wakeup import Waiter
 from tidings.desk.lifecycle import lock_ids
 from tidings.desk.snapshots import Snapshot
 from tidings.events import log as event_log
@@ -35,7 +36,6 @@ from tidings.ids import new_id
 from tidings.operations import actions, retry, store
 from tidings.operations.model import Operation, OperationStatus
 from tidings.operations.snapshot_child import AHEAD, SnapshotChild
-from tidings.operations.wakeup import Waiter
 
 logger = logging.getLogger("tidings.operations")
 

@@ -1,15 +1,16 @@
-"""/api/webhooks: FreeScout's create and delete, plus list and get."""
+"""/api/webhooks: FreeScout's create and delete; Tidings' list, get, update and rotation."""
 
 from __future__ import annotations
 
+from datetime import timedelta
 from typing import Any
 
 from fastapi import APIRouter, Depends
 from starlette.responses import Response
 
-from tidings.api import bodies
+from tidings.api import bodies, params
 from tidings.api.context import Context, context, json_body, read_route
-from tidings.api.responses import JSON, created, no_content
+from tidings.api.responses import JSON, created, no_content, page_of
 from tidings.webhooks import subscriptions
 
 router = APIRouter(tags=["webhooks"])
@@ -17,10 +18,15 @@ router = APIRouter(tags=["webhooks"])
 
 @router.get("/webhooks")
 @read_route
-def list_webhooks(ctx: Context = Depends(context)) -> Response:
+def list_webhooks(
+    ctx: Context = Depends(context),
+    page: int | None = None,
+    pageSize: int | None = None,
+) -> Response:
+    pg = params.page(page, pageSize, ctx.settings.max_page_size)
     with ctx.read() as conn:
-        items = subscriptions.list_webhooks(conn)
-    return JSON({"_embedded": {"webhooks": items}})
+        items, total = subscriptions.list_webhooks(conn, pg.size, pg.offset)
+    return page_of("webhooks", items, pg, total)
 
 
 @router.get("/webhooks/{webhook_id}")
@@ -35,10 +41,36 @@ def create_webhook(
     body: dict[str, Any] = Depends(json_body),
     ctx: Context = Depends(context),
 ) -> Response:
+    """FreeScout's fields, plus the signing secret (shown only here) and the event names
+    that were dropped as unknown."""
     with ctx.change() as tx:
-        webhook_id = subscriptions.create_webhook(tx, body, ctx.allowed_networks)
+        made = subscriptions.create_webhook(tx, body, ctx.allowed_networks)
+        payload = subscriptions.get_webhook(tx.conn, made.webhook_id)
+    return created(
+        made.webhook_id, {**payload, "secret": made.secret, "ignoredEvents": made.ignored_events}
+    )
+
+
+@router.put("/webhooks/{webhook_id}", status_code=204, openapi_extra=bodies.UPDATE_WEBHOOK)
+def update_webhook(
+    webhook_id: int,
+    body: dict[str, Any] = Depends(json_body),
+    ctx: Context = Depends(context),
+) -> Response:
+    with ctx.change() as tx:
+        subscriptions.update_webhook(tx, webhook_id, body, ctx.allowed_networks)
+    return no_content()
+
+
+@router.post("/webhooks/{webhook_id}/rotate-secret")
+def rotate_secret(webhook_id: int, ctx: Context = Depends(context)) -> Response:
+    """A new signing secret; the old one keeps signing beside it for the grace period
+    (``TIDINGS_SECRET_ROTATION_GRACE_HOURS``)."""
+    grace = timedelta(hours=ctx.settings.secret_rotation_grace_hours)
+    with ctx.change() as tx:
+        secret = subscriptions.rotate_secret(tx, webhook_id, grace)
         payload = subscriptions.get_webhook(tx.conn, webhook_id)
-    return created(webhook_id, payload)
+    return JSON({**payload, "secret": secret})
 
 
 @router.delete("/webhooks/{webhook_id}", status_code=204)

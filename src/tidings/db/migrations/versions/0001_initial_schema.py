@@ -182,12 +182,82 @@ def upgrade() -> None:
         sa.Column("events", sa.JSON(), nullable=False),
         sa.Column("mailboxes", sa.JSON(), nullable=False),
         sa.Column("secret", sa.String(length=128), nullable=False),
+        sa.Column("previous_secret", sa.String(length=128), nullable=True),
+        sa.Column("previous_secret_until", tidings.db.types.UTCDateTime(), nullable=True),
+        sa.Column("enabled", sa.Boolean(), nullable=False),
+        sa.Column("format", sa.String(length=16), nullable=False),
+        sa.Column("ordered", sa.Boolean(), nullable=False),
+        sa.Column("max_concurrency", sa.Integer(), nullable=False),
+        sa.Column("cursor", sa.BigInteger(), nullable=False),
+        sa.Column("next_sequence", sa.BigInteger(), nullable=False),
         sa.Column("last_run_time", tidings.db.types.UTCDateTime(), nullable=True),
         sa.Column("last_run_error", sa.Text(), nullable=True),
+        sa.Column("last_success_at", tidings.db.types.UTCDateTime(), nullable=True),
+        sa.Column("failing_since", tidings.db.types.UTCDateTime(), nullable=True),
+        sa.Column("consecutive_failures", sa.Integer(), nullable=False),
+        sa.Column("disabled_at", tidings.db.types.UTCDateTime(), nullable=True),
+        sa.Column("disabled_reason", sa.Text(), nullable=True),
         sa.Column("created_at", tidings.db.types.UTCDateTime(), nullable=False),
         sa.Column("updated_at", tidings.db.types.UTCDateTime(), nullable=False),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_webhooks")),
     )
+    op.create_table(
+        "deliveries",
+        sa.Column("id", sa.String(length=32), nullable=False),
+        sa.Column(
+            "webhook_id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False
+        ),
+        sa.Column("event_seq", sa.BigInteger(), nullable=False),
+        sa.Column("sequence", sa.BigInteger(), nullable=False),
+        sa.Column("conversation_id", sa.BigInteger(), nullable=True),
+        sa.Column("status", sa.String(length=16), nullable=False),
+        sa.Column("attempts", sa.Integer(), nullable=False),
+        sa.Column("next_attempt_at", tidings.db.types.UTCDateTime(), nullable=True),
+        sa.Column("lease_owner", sa.String(length=64), nullable=True),
+        sa.Column("lease_until", tidings.db.types.UTCDateTime(), nullable=True),
+        sa.Column("last_status", sa.Integer(), nullable=True),
+        sa.Column("last_error", sa.Text(), nullable=True),
+        sa.Column("created_at", tidings.db.types.UTCDateTime(), nullable=False),
+        sa.Column("finished_at", tidings.db.types.UTCDateTime(), nullable=True),
+        sa.ForeignKeyConstraint(
+            ["webhook_id"],
+            ["webhooks.id"],
+            name=op.f("fk_deliveries_webhook_id_webhooks"),
+            ondelete="CASCADE",
+        ),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_deliveries")),
+        sa.UniqueConstraint("webhook_id", "sequence", name="uq_deliveries_webhook_sequence"),
+    )
+    with op.batch_alter_table("deliveries", schema=None) as batch_op:
+        batch_op.create_index("ix_deliveries_due", ["status", "next_attempt_at"], unique=False)
+        batch_op.create_index("ix_deliveries_event_seq", ["event_seq"], unique=False)
+    op.create_table(
+        "delivery_attempts",
+        sa.Column(
+            "id",
+            sa.BigInteger().with_variant(sa.Integer(), "sqlite"),
+            autoincrement=True,
+            nullable=False,
+        ),
+        sa.Column("delivery_id", sa.String(length=32), nullable=False),
+        sa.Column("number", sa.Integer(), nullable=False),
+        sa.Column("started_at", tidings.db.types.UTCDateTime(), nullable=False),
+        sa.Column("status_code", sa.Integer(), nullable=True),
+        sa.Column("latency_ms", sa.Integer(), nullable=False),
+        sa.Column("response_body", sa.Text(), nullable=True),
+        sa.Column("error_class", sa.String(length=64), nullable=True),
+        sa.Column("error", sa.Text(), nullable=True),
+        sa.ForeignKeyConstraint(
+            ["delivery_id"],
+            ["deliveries.id"],
+            name=op.f("fk_delivery_attempts_delivery_id_deliveries"),
+            ondelete="CASCADE",
+        ),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_delivery_attempts")),
+    )
+    with op.batch_alter_table("delivery_attempts", schema=None) as batch_op:
+        batch_op.create_index("ix_delivery_attempts_delivery_id", ["delivery_id"], unique=False)
+        batch_op.create_index("ix_delivery_attempts_started_at", ["started_at"], unique=False)
     op.create_table(
         "customer_emails",
         sa.Column(
@@ -576,6 +646,8 @@ def downgrade() -> None:
         batch_op.drop_index("ix_customer_emails_customer_id")
 
     op.drop_table("customer_emails")
+    op.drop_table("delivery_attempts")
+    op.drop_table("deliveries")
     op.drop_table("webhooks")
     op.drop_table("users")
     op.drop_table("tags")

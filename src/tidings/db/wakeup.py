@@ -1,9 +1,11 @@
 """Waking workers when there is work: LISTEN/NOTIFY on PostgreSQL, polling as a floor.
 
-A queued or cancelled operation sends ``NOTIFY tidings_operations`` inside its own
-transaction, so the signal is delivered only if the change commits. Workers on any
-machine wake at once instead of at the next poll; a missed signal costs at most one
-poll interval, because the poll still runs.
+A change that gives a worker work sends ``NOTIFY <channel>`` inside its own transaction,
+so the signal is delivered only if the change commits: a queued or cancelled operation on
+``tidings_operations``, any appended event on ``tidings_events`` (the webhook
+dispatcher's). Workers on any machine wake at once instead of at the next poll; a missed
+signal costs at most one poll interval, because the poll still runs. In one process,
+``set()`` wakes a waiter directly.
 """
 
 from __future__ import annotations
@@ -16,19 +18,21 @@ from sqlalchemy import Connection
 
 from tidings.config import normalize_database_url
 
-CHANNEL = "tidings_operations"
-logger = logging.getLogger("tidings.operations")
+OPERATIONS = "tidings_operations"
+EVENTS = "tidings_events"
+logger = logging.getLogger("tidings.wakeup")
 
 
-def notify(conn: Connection) -> None:
+def notify(conn: Connection, channel: str = OPERATIONS) -> None:
     if conn.dialect.name == "postgresql":
-        conn.exec_driver_sql(f"NOTIFY {CHANNEL}")
+        conn.exec_driver_sql(f"NOTIFY {channel}")
 
 
 class Waiter:
     """Sleeps up to ``timeout`` seconds, or until woken by ``set()`` or a NOTIFY."""
 
-    def __init__(self, database_url: str) -> None:
+    def __init__(self, database_url: str, channel: str = OPERATIONS) -> None:
+        self._channel = channel
         self._event = threading.Event()
         self._listener: psycopg.Connection[tuple[object, ...]] | None = None
         url = normalize_database_url(database_url)
@@ -39,7 +43,7 @@ class Waiter:
     def _connect(self) -> None:
         try:
             self._listener = psycopg.connect(self._dsn, autocommit=True)
-            self._listener.execute(f"LISTEN {CHANNEL}")
+            self._listener.execute(f"LISTEN {self._channel}")
         except psycopg.Error:
             logger.warning("LISTEN failed; falling back to polling", exc_info=True)
             self._listener = None

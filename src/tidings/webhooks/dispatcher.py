@@ -1,0 +1,231 @@
+"""The webhook dispatcher: from the event log to every subscribed endpoint, signed,
+retried, isolated per endpoint.
+
+One loop, in its own thread with its own asyncio loop (``DispatcherThread``), inside
+``tidings serve`` or alone as ``tidings worker``:
+
+1. **Claim** (one write transaction, ``store.fan_out`` then ``store.claim``): new events
+   become deliveries, and due deliveries are taken under a lease, so that several workers on
+   PostgreSQL share them (``SKIP LOCKED``) and a dead worker's deliveries are taken again
+   once its lease runs out. Endpoints at their concurrency cap are left out of the claim,
+   so a slow or dead endpoint never fills the batch that the others wait on.
+2. **Send**: each delivery is its own task, signed (``signing``) and posted over one
+   keep-alive session (``sender``); tasks finish independently.
+3. **Record**: finished attempts are written in small batches (one transaction each): the
+   attempt, the delivery's next attempt from the schedule (``schedule``), the webhook's
+   health. A webhook that answers 410, or fails without a success for
+   ``TIDINGS_WEBHOOK_DISABLE_AFTER_DAYS``, is disabled; what it misses is kept.
+
+It wakes within milliseconds of a commit: in-process through ``outbox.on_commit``, across
+processes through ``LISTEN tidings_events`` on PostgreSQL, and polls as a floor.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import socket
+import threading
+from collections import defaultdict
+from datetime import datetime, timedelta
+
+import aiohttp
+import orjson
+
+from tidings.clock import Clock, isoformat
+from tidings.config import Settings
+from tidings.db.engine import Database
+from tidings.db.wakeup import EVENTS, Waiter
+from tidings.events import outbox
+from tidings.ids import new_id
+from tidings.webhooks import sender, signing, store
+from tidings.webhooks.schedule import DEFAULT_SCHEDULE, Attempt, Verdict, next_delay, parse_schedule
+from tidings.webhooks.targets import Network
+
+logger = logging.getLogger("tidings.webhooks")
+
+CLAIM_BATCH = 500
+RECORD_BATCH = 200
+RECORD_EVERY_SECONDS = 0.005
+
+
+class Dispatcher:
+    def __init__(
+        self,
+        db: Database,
+        clock: Clock,
+        settings: Settings,
+        instance_secret: str,
+        allowed: list[Network],
+    ) -> None:
+        self.db, self.clock, self.settings = db, clock, settings
+        self.instance_secret, self.allowed = instance_secret, allowed
+        self.owner = f"{socket.gethostname()}:{os.getpid()}:{new_id('d')[-8:]}"
+        self.schedule = (
+            parse_schedule(settings.retry_schedule) if settings.retry_schedule else DEFAULT_SCHEDULE
+        )
+        self.lease = timedelta(seconds=settings.webhook_timeout_seconds * 2 + 30)
+        self._in_flight: dict[int, int] = defaultdict(int)  # per webhook
+        self._results: list[store.Result] = []
+
+    # --- the loop ----------------------------------------------------------------------
+
+    async def run(self, stopping: threading.Event, waiter: Waiter) -> None:
+        """Until ``stopping`` is set: claim, send, record; wait for work when idle."""
+        client = sender.session(
+            self.allowed,
+            self.settings.webhook_connect_timeout_seconds,
+            self.settings.webhook_timeout_seconds,
+        )
+        async with client, asyncio.TaskGroup() as tasks:
+            tasks.create_task(self._recorder(stopping))
+            while not stopping.is_set():
+                try:
+                    # A copy: the tasks change the counts while the claim runs in a thread.
+                    claimed = await asyncio.to_thread(self._claim, dict(self._in_flight))
+                except Exception:
+                    logger.exception("claiming deliveries failed")
+                    claimed = []
+                for due in claimed:
+                    self._in_flight[due.webhook_id] += 1
+                    tasks.create_task(self._deliver(client, due))
+                if not claimed:
+                    await asyncio.to_thread(waiter.wait, self.settings.worker_poll_seconds)
+            # Stopping: the tasks in flight finish (bounded by the timeouts) and are
+            # recorded; deliveries not yet sent keep their lease until it runs out.
+
+    def _claim(self, in_flight: dict[int, int]) -> list[store.Due]:
+        now = self.clock()
+        with self.db.write() as conn:
+            store.fan_out(conn, now)
+            for webhook_id in store.failing_too_long(conn, now, self._disable_after):
+                store.disable(conn, webhook_id, now, "failing without a success too long")
+            caps = store.concurrency_caps(conn)
+            full = [w for w, n in in_flight.items() if n >= caps.get(w, 0)]
+            claimed = store.claim(conn, self.owner, now, self.lease, CLAIM_BATCH, exclude=full)
+            kept, extra = within_caps(claimed, caps, in_flight)
+            store.release(conn, [d.id for d in extra])
+        return kept
+
+    @property
+    def _disable_after(self) -> timedelta:
+        return timedelta(days=self.settings.webhook_disable_after_days)
+
+    # --- one delivery ------------------------------------------------------------------
+
+    async def _deliver(self, client: aiohttp.ClientSession, due: store.Due) -> None:
+        try:
+            body = self.body(due)
+            now = self.clock()
+            headers = signing.headers(
+                event_type=due.event_type,
+                message_id=due.id,
+                timestamp=int(now.timestamp()),
+                sequence=due.sequence,
+                body=body,
+                instance_secret=self.instance_secret,
+                secrets=due.secrets,
+            )
+            sent = await sender.post(client, due.url, body, headers, self.allowed, self.clock)
+            self._results.append(self.result(due, sent))
+        finally:
+            self._in_flight[due.webhook_id] -= 1
+
+    def body(self, due: store.Due) -> bytes:
+        """FreeScout's body (the event's payload, byte for byte), or the envelope."""
+        if due.format != "envelope":
+            return due.payload
+        return orjson.dumps(
+            {
+                "id": due.event_id,
+                "type": due.event_type,
+                "seq": due.event_seq,
+                "createdAt": isoformat(due.event_created_at),
+                "data": orjson.Fragment(due.payload),
+            }
+        )
+
+    def result(self, due: store.Due, sent: sender.Sent) -> store.Result:
+        """Pure: the record of ``sent`` and what follows it."""
+        attempt = Attempt(sent.status, sent.retry_after)
+        number = due.attempts + 1
+        delay = next_delay(number, attempt, self.schedule)
+        return store.Result(
+            delivery_id=due.id,
+            webhook_id=due.webhook_id,
+            number=number,
+            started_at=sent.started_at,
+            status_code=sent.status,
+            latency_ms=sent.latency_ms,
+            response_body=sent.response_body,
+            error_class=sent.error_class,
+            error=sent.error,
+            next_attempt_at=None if delay is None else sent.started_at + timedelta(seconds=delay),
+            delivered=attempt.verdict is Verdict.DELIVERED,
+            gone=attempt.verdict is Verdict.GONE,
+        )
+
+    # --- recording -----------------------------------------------------------------------
+
+    async def _recorder(self, stopping: threading.Event) -> None:
+        while not (stopping.is_set() and not self._results and not any(self._in_flight.values())):
+            if not self._results:
+                await asyncio.sleep(RECORD_EVERY_SECONDS)
+                continue
+            batch, self._results = self._results[:RECORD_BATCH], self._results[RECORD_BATCH:]
+            try:
+                await asyncio.to_thread(self._record, batch)
+            except Exception:
+                # Their leases run out, and the deliveries are sent again: at least once.
+                logger.exception("recording %d attempts failed", len(batch))
+
+    def _record(self, batch: list[store.Result]) -> None:
+        now: datetime = self.clock()
+        with self.db.write() as conn:
+            store.record(conn, batch, now)
+
+
+def within_caps(
+    claimed: list[store.Due], caps: dict[int, int], in_flight: dict[int, int]
+) -> tuple[list[store.Due], list[store.Due]]:
+    """Pure: the claimed deliveries each webhook has room for, and the rest."""
+    taken: dict[int, int] = defaultdict(int)
+    kept, extra = [], []
+    for due in claimed:
+        free = caps.get(due.webhook_id, 0) - in_flight.get(due.webhook_id, 0)
+        if taken[due.webhook_id] < free:
+            taken[due.webhook_id] += 1
+            kept.append(due)
+        else:
+            extra.append(due)
+    return kept, extra
+
+
+class DispatcherThread:
+    """Runs the dispatcher in the background of ``tidings serve`` or ``tidings worker``."""
+
+    def __init__(self, dispatcher: Dispatcher, settings: Settings) -> None:
+        self.dispatcher = dispatcher
+        self.waiter = Waiter(settings.database_url, EVENTS)
+        self._stopping = threading.Event()
+        self._remove_hook = outbox.on_commit(self.waiter.set)
+        self._thread = threading.Thread(target=self._main, name="tidings-webhooks", daemon=True)
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stopping.set()
+        self.waiter.set()
+        self._thread.join(timeout=self.dispatcher.settings.webhook_timeout_seconds + 15)
+        self._remove_hook()
+        self.waiter.close()
+
+    def _main(self) -> None:
+        while not self._stopping.is_set():
+            try:
+                asyncio.run(self.dispatcher.run(self._stopping, self.waiter))
+            except Exception:
+                logger.exception("webhook dispatcher stopped; starting again")
+                self._stopping.wait(1)
