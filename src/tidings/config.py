@@ -20,7 +20,7 @@ class Settings(BaseSettings):
     event_retention_days: int = 30
     operation_chunk_size: int = 500
     render_process: bool = True
-    render_process_from: int = 20_000
+    render_process_from: int = 5_000
     confirm_token_ttl_seconds: int = 300
     worker_poll_seconds: float = 0.5
     worker_lease_seconds: float = 30.0

@@ -3,7 +3,7 @@
 Each ``convo.deleted_forever`` carries its conversation as it was just before the
 deletion. Reading and rendering those snapshots is most of a bulk delete's work, and
 any connection that reads the committed rows can do it. So an operation that deletes
-at least ``TIDINGS_RENDER_PROCESS_FROM`` conversations (20,000) starts one child process,
+at least ``TIDINGS_RENDER_PROCESS_FROM`` conversations (5,000) starts one child process,
 spawned for that operation and stopped after it. The runner keeps the child ``AHEAD``
 chunks ahead: during chunk k it asks for chunk k+2's snapshots, and a chunk uses what the
 child read only if the event log shows that nothing but this operation committed since
