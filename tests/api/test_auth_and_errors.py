@@ -56,7 +56,9 @@ ENDPOINTS = [
     ("GET", "/api/webhooks"),
     ("POST", "/api/webhooks"),
     ("GET", "/api/webhooks/1"),
+    ("PUT", "/api/webhooks/1"),
     ("DELETE", "/api/webhooks/1"),
+    ("POST", "/api/webhooks/1/rotate-secret"),
     ("GET", "/api/attachments/1/data"),
 ]
 
@@ -72,6 +74,7 @@ BODY_ENDPOINTS = [
     ("POST", "/api/users"),
     ("POST", "/api/mailboxes"),
     ("POST", "/api/webhooks"),
+    ("PUT", "/api/webhooks/1"),
 ]
 
 
@@ -191,7 +194,7 @@ def test_unknown_route_is_404(client: ApiClient, path: str) -> None:
         ("POST", "/api/customers/1"),
         ("DELETE", "/api/tags"),
         ("POST", "/api/attachments/1/data"),
-        ("PUT", "/api/webhooks/1"),
+        ("PATCH", "/api/webhooks/1"),
         ("POST", "/api/users/1"),
         ("PUT", "/api/mailboxes"),
     ],
