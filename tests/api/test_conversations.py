@@ -96,7 +96,7 @@ def test_create_returns_201_resource_id_and_the_full_conversation(
     for thread in (message, first):
         assert set(thread) == THREAD_KEYS
         assert thread["state"] == "published"
-        assert thread["action"] == {"type": None, "text": "", "associatedEntities": []}
+        assert thread["action"] == {"type": "", "text": "", "associatedEntities": []}
         assert thread["_embedded"] == {"attachments": []}
         assert thread["assignedTo"] is None
         assert thread["openedAt"] is None

@@ -60,7 +60,7 @@ def test_agent_reply_shape_and_effect(client: ApiClient, desk: Desk, convo: dict
     assert thread["to"] == ["cleo@example.com"]
     assert thread["cc"] == ["x@example.com", "y@example.com"]
     assert thread["bcc"] == ["z@example.com"]
-    assert thread["action"] == {"type": None, "text": "", "associatedEntities": []}
+    assert thread["action"] == {"type": "", "text": "", "associatedEntities": []}
     assert thread["_embedded"] == {"attachments": []}
     assert_date(thread["createdAt"])
 

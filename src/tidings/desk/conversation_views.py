@@ -459,7 +459,8 @@ def _thread(t: Any, people: People, files: list[Json] | None) -> Json:
 def _action(action_type: int | None, meta: Json) -> Json:
     name = ACTION.get(action_type) if action_type else None
     return {
-        "type": name,
+        # FreeScout's Thread::getActionTypeName() answers "" for a thread with no action.
+        "type": name or "",
         "text": meta.get("text", "") if name else "",
         "associatedEntities": meta.get("associated", []),
     }
