@@ -15,7 +15,7 @@ import orjson
 from sqlalchemy import Connection, delete, func, select
 
 from tidings.clock import isoformat
-from tidings.db.schema import events
+from tidings.db.schema import deliveries, events, webhooks
 from tidings.events import payloads
 
 
@@ -98,16 +98,31 @@ def event_json(row: Any) -> dict[str, Any]:
 
 
 def prune(conn: Connection, older_than: datetime) -> int:
-    """Delete the events older than the cutoff, except the newest event of all.
+    """Delete the events older than the cutoff, except the newest event of all and those
+    an enabled webhook still has to deliver.
 
     SQLite numbers a new row ``max(seq) + 1``: on an emptied table positions would
     start again at 1, behind every reader's cursor, and those readers would skip the
     new events for good. Keeping the newest row keeps ``seq`` moving forward.
     """
-    newest = select(func.max(events.c.seq)).scalar_subquery()
+    newest = conn.execute(select(func.max(events.c.seq))).scalar() or 0
+    keep_from = min([newest, *_needed_by_webhooks(conn)])
     return conn.execute(
-        delete(events).where(events.c.created_at < older_than, events.c.seq < newest)
+        delete(events).where(events.c.created_at < older_than, events.c.seq < keep_from)
     ).rowcount
+
+
+def _needed_by_webhooks(conn: Connection) -> list[int]:
+    """The oldest positions enabled webhooks still need: the oldest event of a pending
+    delivery, and the first event not yet turned into deliveries."""
+    enabled = webhooks.c.enabled.is_(True)
+    pending = conn.execute(
+        select(func.min(deliveries.c.event_seq))
+        .join(webhooks, webhooks.c.id == deliveries.c.webhook_id)
+        .where(deliveries.c.status == "pending", enabled)
+    ).scalar()
+    unseen = conn.execute(select(func.min(webhooks.c.cursor) + 1).where(enabled)).scalar()
+    return [int(p) for p in (pending, unseen) if p is not None]
 
 
 def retention_cutoff(now: datetime, days: int) -> datetime:

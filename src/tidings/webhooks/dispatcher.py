@@ -27,6 +27,7 @@ import logging
 import os
 import socket
 import threading
+import time
 from collections import defaultdict
 from datetime import datetime, timedelta
 
@@ -46,6 +47,8 @@ from tidings.webhooks.targets import Network
 logger = logging.getLogger("tidings.webhooks")
 
 CLAIM_BATCH = 500
+PRUNE_BATCH = 5000
+PRUNE_EVERY_SECONDS = 3600.0
 RECORD_BATCH = 200
 RECORD_EVERY_SECONDS = 0.005
 
@@ -80,7 +83,11 @@ class Dispatcher:
         )
         async with client, asyncio.TaskGroup() as tasks:
             tasks.create_task(self._recorder(stopping))
+            last_prune = 0.0
             while not stopping.is_set():
+                if time.monotonic() - last_prune > PRUNE_EVERY_SECONDS:
+                    last_prune = time.monotonic()
+                    await asyncio.to_thread(self.prune_attempts)
                 try:
                     # A copy: the tasks change the counts while the claim runs in a thread.
                     claimed = await asyncio.to_thread(self._claim, dict(self._in_flight))
@@ -107,6 +114,22 @@ class Dispatcher:
             kept, extra = within_caps(claimed, caps, in_flight)
             store.release(conn, [d.id for d in extra])
         return kept
+
+    def prune_attempts(self) -> int:
+        """Delete attempts older than ``TIDINGS_ATTEMPT_RETENTION_DAYS``, a batch a
+        transaction; how many."""
+        cutoff = self.clock() - timedelta(days=self.settings.attempt_retention_days)
+        pruned = 0
+        while True:
+            try:
+                with self.db.write() as conn:
+                    count = store.prune_attempts(conn, cutoff, PRUNE_BATCH)
+            except Exception:
+                logger.exception("pruning delivery attempts failed")
+                return pruned
+            pruned += count
+            if count < PRUNE_BATCH:
+                return pruned
 
     @property
     def _disable_after(self) -> timedelta:

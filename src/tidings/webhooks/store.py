@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Connection, and_, exists, insert, or_, select, update
+from sqlalchemy import Connection, and_, delete, exists, insert, or_, select, update
 from sqlalchemy.orm import aliased
 
 from tidings.db.schema import deliveries, delivery_attempts, events, webhooks
@@ -330,3 +330,18 @@ def failing_too_long(conn: Connection, now: datetime, window: timedelta) -> list
         )
     ).scalars()
     return list(found)
+
+
+def prune_attempts(conn: Connection, older_than: datetime, batch: int) -> int:
+    """Delete up to ``batch`` attempts started before ``older_than``; how many. Called in
+    a loop, one short transaction a batch, so that pruning never holds up delivery."""
+    oldest = (
+        select(delivery_attempts.c.id)
+        .where(delivery_attempts.c.started_at < older_than)
+        .order_by(delivery_attempts.c.id)
+        .limit(batch)
+    )
+    ids = list(conn.execute(oldest).scalars())
+    if not ids:
+        return 0
+    return conn.execute(delete(delivery_attempts).where(delivery_attempts.c.id.in_(ids))).rowcount

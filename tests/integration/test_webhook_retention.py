@@ -1,0 +1,122 @@
+"""Retention with webhooks: the event log keeps what an enabled webhook still has to
+deliver; old attempts go, a batch at a time."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+from sqlalchemy import func, insert, select, update
+
+from tidings.db.engine import Database
+from tidings.db.schema import deliveries, delivery_attempts, events, webhooks
+from tidings.events import log as event_log
+from tidings.webhooks import store
+
+OLD = datetime(2026, 1, 1, tzinfo=UTC)
+NOW = datetime(2026, 6, 1, tzinfo=UTC)
+
+
+def _events(db: Database, count: int) -> None:
+    with db.write() as conn:
+        conn.execute(
+            insert(events),
+            [
+                {
+                    "id": f"evt_{n}",
+                    "type": "customer.created",
+                    "created_at": OLD,
+                    "entity_type": "customer",
+                    "entity_id": n,
+                    "payload": "{}",
+                }
+                for n in range(1, count + 1)
+            ],
+        )
+
+
+def _webhook(db: Database, enabled: bool) -> int:
+    with db.write() as conn:
+        return int(
+            conn.execute(
+                insert(webhooks)
+                .values(
+                    url="https://93.184.216.34/x",
+                    events=["*"],
+                    mailboxes=[],
+                    secret="whsec_a2s=",
+                    enabled=enabled,
+                    format="freescout",
+                    ordered=False,
+                    max_concurrency=10,
+                    cursor=0,
+                    next_sequence=1,
+                    consecutive_failures=0,
+                    created_at=OLD,
+                    updated_at=OLD,
+                )
+                .returning(webhooks.c.id)
+            ).scalar_one()
+        )
+
+
+def _left(db: Database) -> list[int]:
+    with db.read() as conn:
+        return list(conn.execute(select(events.c.seq).order_by(events.c.seq)).scalars())
+
+
+def test_pending_deliveries_keep_their_events(db: Database) -> None:
+    _events(db, 10)
+    hook = _webhook(db, enabled=True)
+    with db.write() as conn:
+        store.fan_out(conn, NOW)  # ten deliveries, all pending
+        delivered = select(deliveries.c.id).where(deliveries.c.event_seq <= 6)
+        conn.execute(
+            update(deliveries).where(deliveries.c.id.in_(delivered)).values(status="delivered")
+        )
+        assert event_log.prune(conn, NOW) == 6  # up to the oldest pending one, 7
+    assert _left(db) == [7, 8, 9, 10]
+    with db.write() as conn:
+        conn.execute(update(webhooks).where(webhooks.c.id == hook).values(enabled=False))
+        # Disabled: its deliveries protect nothing; the newest event always stays.
+        assert event_log.prune(conn, NOW) == 3
+    assert _left(db) == [10]
+
+
+def test_events_not_yet_turned_into_deliveries_are_kept(db: Database) -> None:
+    _events(db, 5)
+    _webhook(db, enabled=True)  # cursor 0: it has seen nothing yet
+    with db.write() as conn:
+        assert event_log.prune(conn, NOW) == 0
+    assert _left(db) == [1, 2, 3, 4, 5]
+
+
+def test_old_attempts_are_pruned_in_batches(db: Database) -> None:
+    _events(db, 1)
+    _webhook(db, enabled=True)
+    with db.write() as conn:
+        store.fan_out(conn, NOW)
+        delivery = conn.execute(select(deliveries.c.id)).scalar_one()
+        conn.execute(
+            insert(delivery_attempts),
+            [
+                {
+                    "delivery_id": delivery,
+                    "number": n,
+                    "started_at": NOW - timedelta(days=40 - n),
+                    "latency_ms": 1,
+                }
+                for n in range(1, 21)
+            ],
+        )
+    cutoff = NOW - timedelta(days=30)
+    removed = []
+    while True:
+        with db.write() as conn:
+            count = store.prune_attempts(conn, cutoff, batch=4)
+        removed.append(count)
+        if count < 4:
+            break
+    assert removed == [4, 4, 1]  # attempts 1..9 started more than 30 days ago
+    with db.read() as conn:
+        left = conn.execute(select(func.min(delivery_attempts.c.number))).scalar_one()
+    assert left == 10
