@@ -34,6 +34,7 @@ class Receiver:
     # path -> statuses to answer in turn (the last repeats); "hang" waits a long time
     script: dict[str, list[int | str]] = field(default_factory=dict)
     lock: threading.Lock = field(default_factory=threading.Lock)
+    delay: float = 0.0  # seconds before each answer
 
     def url(self, path: str = "/hook") -> str:
         return f"http://127.0.0.1:{self.port}{path}"
@@ -59,6 +60,8 @@ class Receiver:
             answer = steps.pop(0) if len(steps) > 1 else steps[0]
         if answer == "hang":
             await asyncio.sleep(3600)
+        if self.delay:
+            await asyncio.sleep(self.delay)
         if answer in (301, 302, 307):
             raise web.HTTPFound(self.url("/elsewhere"))
         return web.Response(status=int(answer), text="ok" if answer == 200 else "no")

@@ -206,3 +206,22 @@ def _wait_for_status(db: Database, status: str, count: int = 1, timeout: float =
             return
         time.sleep(0.02)
     raise AssertionError(f"no {count} deliveries {status}")
+
+
+def test_a_hanging_receiver_does_not_hold_up_a_healthy_one(database_url: str, db: Database) -> None:
+    """Ten deliveries at a time hang at one endpoint (up to its timeout, 10 s here); the
+    other endpoint gets all of its deliveries meanwhile, none of them waiting behind."""
+    with delivering(database_url, webhook_timeout_seconds=10) as (desk, receiver):
+        receiver.script["/hang"] = ["hang"]
+        subscribe(desk, receiver.url("/hang"), events=["customer.created"])
+        subscribe(desk, receiver.url("/ok"), events=["customer.created"])
+        for n in range(40):
+            desk.post("/customers", {"firstName": "H", "email": f"h{n}@example.com"})
+        receiver.wait_for("/ok", 40)
+        _wait_for_status(db, "delivered", count=40)
+        hanging = receiver.at("/hang")
+        with db.read() as conn:
+            attempts = conn.execute(select(delivery_attempts.c.id)).all()
+    # Only the endpoint's cap of deliveries was sent to the hanging one, none answered yet.
+    assert len(hanging) == 10
+    assert len(attempts) == 40  # the healthy endpoint's, recorded one by one

@@ -68,7 +68,10 @@ class Dispatcher:
         self.schedule = (
             parse_schedule(settings.retry_schedule) if settings.retry_schedule else DEFAULT_SCHEDULE
         )
-        self.lease = timedelta(seconds=settings.webhook_timeout_seconds * 2 + 30)
+        # Longer than any attempt, so a live dispatcher never loses a delivery it is sending.
+        self.lease = timedelta(
+            seconds=max(settings.worker_lease_seconds, settings.webhook_timeout_seconds + 5)
+        )
         self._in_flight: dict[int, int] = defaultdict(int)  # per webhook
         self._results: list[store.Result] = []
 
