@@ -59,6 +59,7 @@ ENDPOINTS = [
     ("PUT", "/api/webhooks/1"),
     ("DELETE", "/api/webhooks/1"),
     ("POST", "/api/webhooks/1/rotate-secret"),
+    ("GET", "/api/webhooks/1/deliveries"),
     ("GET", "/api/attachments/1/data"),
 ]
 

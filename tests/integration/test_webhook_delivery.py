@@ -101,6 +101,31 @@ def test_a_failing_receiver_gets_the_same_webhook_id_until_it_succeeds(
         # Recorded once the third answer is in.
         _wait_for_status(db, "delivered")
         shown = desk.get(f"/webhooks/{hook['id']}").json()
+        listed = desk.get(f"/webhooks/{hook['id']}/deliveries").json()
+        assert (
+            desk.get(f"/webhooks/{hook['id']}/deliveries", status="failed").json()["page"][
+                "totalElements"
+            ]
+            == 0
+        )
+        assert desk.get(f"/webhooks/{hook['id']}/deliveries", status="lost").status_code == 400
+        assert desk.get(f"/webhooks/{hook['id']}/deliveries", since="soon").status_code == 400
+        assert desk.get("/webhooks/999/deliveries").status_code == 404
+    assert listed["page"]["totalElements"] == 1
+    (delivery,) = listed["_embedded"]["deliveries"]
+    assert delivery["id"] == got[0].headers["webhook-id"]
+    assert (delivery["status"], delivery["sequence"], delivery["nextAttemptAt"]) == (
+        "delivered",
+        1,
+        None,
+    )
+    assert delivery["event"]["type"] == "customer.created"
+    assert [(a["number"], a["statusCode"]) for a in delivery["attempts"]] == [
+        (1, 500),
+        (2, 503),
+        (3, 200),
+    ]
+    assert [a["responseBody"] for a in delivery["attempts"]] == ["no", "no", "ok"]
     assert len({r.headers["webhook-id"] for r in got}) == 1
     assert len({r.body for r in got}) == 1  # the same bytes every time
     with db.read() as conn:

@@ -15,9 +15,10 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Connection, and_, delete, exists, insert, or_, select, update
+from sqlalchemy import Connection, and_, delete, exists, func, insert, or_, select, update
 from sqlalchemy.orm import aliased
 
+from tidings.clock import isoformat
 from tidings.db.schema import deliveries, delivery_attempts, events, webhooks
 from tidings.events import payloads
 from tidings.ids import new_ids
@@ -345,3 +346,72 @@ def prune_attempts(conn: Connection, older_than: datetime, batch: int) -> int:
     if not ids:
         return 0
     return conn.execute(delete(delivery_attempts).where(delivery_attempts.c.id.in_(ids))).rowcount
+
+
+@dataclass(frozen=True, slots=True)
+class DeliveryQuery:
+    webhook_id: int
+    status: str | None = None
+    event_type: str | None = None
+    since: datetime | None = None
+    until: datetime | None = None
+
+
+STATUSES = (PENDING, DELIVERED, FAILED, SKIPPED)
+
+
+def list_deliveries(
+    conn: Connection, q: DeliveryQuery, limit: int, offset: int
+) -> tuple[list[dict[str, Any]], int]:
+    """A webhook's deliveries, newest first, each with its attempts; and how many match."""
+    where = [deliveries.c.webhook_id == q.webhook_id]
+    if q.status:
+        where.append(deliveries.c.status == q.status)
+    if q.event_type:
+        where.append(events.c.type == q.event_type)
+    if q.since:
+        where.append(deliveries.c.created_at >= q.since)
+    if q.until:
+        where.append(deliveries.c.created_at < q.until)
+    base = select(deliveries, events.c.id.label("event_id"), events.c.type.label("event_type"))
+    base = base.join(events, events.c.seq == deliveries.c.event_seq, isouter=True).where(*where)
+    rows = conn.execute(
+        base.order_by(deliveries.c.sequence.desc()).limit(limit).offset(offset)
+    ).all()
+    total = conn.execute(
+        select(func.count())
+        .select_from(deliveries.join(events, events.c.seq == deliveries.c.event_seq, isouter=True))
+        .where(*where)
+    ).scalar_one()
+    attempts: dict[str, list[dict[str, Any]]] = {r.id: [] for r in rows}
+    if rows:
+        for a in conn.execute(
+            select(delivery_attempts)
+            .where(delivery_attempts.c.delivery_id.in_(list(attempts)))
+            .order_by(delivery_attempts.c.number)
+        ):
+            attempts[a.delivery_id].append(
+                {
+                    "number": a.number,
+                    "startedAt": isoformat(a.started_at),
+                    "statusCode": a.status_code,
+                    "latencyMs": a.latency_ms,
+                    "responseBody": a.response_body,
+                    "errorClass": a.error_class,
+                    "error": a.error,
+                }
+            )
+    return [_delivery_json(r, attempts[r.id]) for r in rows], int(total)
+
+
+def _delivery_json(r: Any, attempts: list[dict[str, Any]]) -> dict[str, Any]:
+    return {
+        "id": r.id,
+        "sequence": r.sequence,
+        "status": r.status,
+        "event": {"id": r.event_id, "seq": r.event_seq, "type": r.event_type},
+        "attempts": attempts,
+        "nextAttemptAt": isoformat(r.next_attempt_at) if r.status == PENDING else None,
+        "createdAt": isoformat(r.created_at),
+        "finishedAt": isoformat(r.finished_at),
+    }

@@ -11,7 +11,9 @@ from starlette.responses import Response
 from tidings.api import bodies, params
 from tidings.api.context import Context, context, json_body, read_route
 from tidings.api.responses import JSON, created, no_content, page_of
-from tidings.webhooks import subscriptions
+from tidings.desk import validate as v
+from tidings.errors import InvalidInput
+from tidings.webhooks import store, subscriptions
 
 router = APIRouter(tags=["webhooks"])
 
@@ -34,6 +36,36 @@ def list_webhooks(
 def get_webhook(webhook_id: int, ctx: Context = Depends(context)) -> Response:
     with ctx.read() as conn:
         return JSON(subscriptions.get_webhook(conn, webhook_id))
+
+
+@router.get("/webhooks/{webhook_id}/deliveries")
+@read_route
+def list_deliveries(
+    webhook_id: int,
+    ctx: Context = Depends(context),
+    status: str | None = None,
+    type: str | None = None,
+    since: str | None = None,
+    until: str | None = None,
+    page: int | None = None,
+    pageSize: int | None = None,
+) -> Response:
+    """The webhook's deliveries, newest first, each with every attempt (status, latency,
+    the first bytes of the answer, the error)."""
+    if status is not None and status not in store.STATUSES:
+        raise InvalidInput.field("status", f"`status` must be one of: {', '.join(store.STATUSES)}")
+    query = store.DeliveryQuery(
+        webhook_id,
+        status=status,
+        event_type=type,
+        since=v.date(since, "since") if since else None,
+        until=v.date(until, "until") if until else None,
+    )
+    pg = params.page(page, pageSize, ctx.settings.max_page_size)
+    with ctx.read() as conn:
+        subscriptions.get_webhook(conn, webhook_id)  # 404 for an unknown webhook
+        items, total = store.list_deliveries(conn, query, pg.size, pg.offset)
+    return page_of("deliveries", items, pg, total)
 
 
 @router.post("/webhooks", status_code=201, openapi_extra=bodies.CREATE_WEBHOOK)
