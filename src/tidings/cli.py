@@ -118,28 +118,28 @@ def demo(
 @app.command("webhook-secret")
 def webhook_secret_command() -> None:
     """Print the secret of X-FreeScout-Signature (TIDINGS_WEBHOOK_SECRET, or generated once)."""
-    from tidings.db.engine import Database
-    from tidings.db.migrate import upgrade
     from tidings.keys import webhook_secret
 
-    settings = Settings()
-    db = Database(settings.database_url)
-    upgrade(db)
-    typer.echo(webhook_secret(db, settings.webhook_secret))
-    db.dispose()
+    _print_stored(lambda db, settings: webhook_secret(db, settings.webhook_secret))
 
 
 @app.command("api-key")
 def api_key_command() -> None:
     """Print the API key (generated and stored on first use unless TIDINGS_API_KEY is set)."""
+    from tidings.keys import api_key
+
+    _print_stored(lambda db, settings: api_key(db, settings.api_key))
+
+
+def _print_stored(value: Any) -> None:
+    """Print ``value(db, settings)``, a key kept in the (migrated) database."""
     from tidings.db.engine import Database
     from tidings.db.migrate import upgrade
-    from tidings.keys import api_key
 
     settings = Settings()
     db = Database(settings.database_url)
     upgrade(db)
-    typer.echo(api_key(db, settings.api_key))
+    typer.echo(value(db, settings))
     db.dispose()
 
 

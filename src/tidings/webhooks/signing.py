@@ -19,6 +19,8 @@ import binascii
 import hashlib
 import hmac
 from collections.abc import Sequence
+from datetime import datetime
+from typing import Any
 
 SECRET_PREFIX = "whsec_"
 
@@ -39,6 +41,15 @@ def secret_key(secret: str) -> bytes:
     if not key:
         raise InvalidSecret("a webhook secret is not empty")
     return key
+
+
+def live_secrets(row: Any, now: datetime) -> list[str]:
+    """A webhook's secrets that sign now, newest first: its secret, and the previous one
+    while the grace period after a rotation runs."""
+    secrets = [row.secret]
+    if row.previous_secret and row.previous_secret_until and row.previous_secret_until > now:
+        secrets.append(row.previous_secret)
+    return secrets
 
 
 def freescout_signature(body: bytes, instance_secret: str) -> str:

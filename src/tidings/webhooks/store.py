@@ -23,6 +23,7 @@ from tidings.db.schema import deliveries, delivery_attempts, events, webhooks
 from tidings.events import payloads
 from tidings.ids import new_ids
 from tidings.webhooks.matching import matches
+from tidings.webhooks.signing import live_secrets
 
 PENDING, DELIVERED, FAILED, SKIPPED = "pending", "delivered", "failed", "skipped"
 FAN_OUT_BATCH = 1000
@@ -205,9 +206,6 @@ def claim(
 
 
 def _due(r: Any, now: datetime) -> Due:
-    secrets = [r.secret]
-    if r.previous_secret and r.previous_secret_until and r.previous_secret_until > now:
-        secrets.append(r.previous_secret)
     stored = payloads.json_of(r.payload)
     return Due(
         id=r.id,
@@ -221,7 +219,7 @@ def _due(r: Any, now: datetime) -> Due:
         event_type=r.type,
         event_created_at=r.created_at,
         payload=stored.encode() if isinstance(stored, str) else stored,
-        secrets=tuple(secrets),
+        secrets=tuple(live_secrets(r, now)),
     )
 
 

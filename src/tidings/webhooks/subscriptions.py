@@ -6,7 +6,7 @@ from __future__ import annotations
 import base64
 import os
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import timedelta
 from typing import Any
 
 from sqlalchemy import Connection, delete, func, insert, select, update
@@ -113,14 +113,6 @@ def rotate_secret(tx: Tx, webhook_id: int, grace: timedelta) -> str:
 def delete_webhook(tx: Tx, webhook_id: int) -> None:
     if tx.conn.execute(delete(webhooks).where(webhooks.c.id == webhook_id)).rowcount == 0:
         raise NotFound()
-
-
-def live_secrets(row: Any, now: datetime) -> list[str]:
-    """The secrets that sign a delivery now, newest first."""
-    secrets = [row.secret]
-    if row.previous_secret and row.previous_secret_until and row.previous_secret_until > now:
-        secrets.append(row.previous_secret)
-    return list(secrets)
 
 
 # --- reading ---------------------------------------------------------------------------
