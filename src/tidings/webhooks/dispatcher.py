@@ -74,6 +74,7 @@ class Dispatcher:
         )
         self._in_flight: dict[int, int] = defaultdict(int)  # per webhook
         self._results: list[store.Result] = []
+        self._waiter: Waiter | None = None
 
     # --- the loop ----------------------------------------------------------------------
 
@@ -84,6 +85,7 @@ class Dispatcher:
             self.settings.webhook_connect_timeout_seconds,
             self.settings.webhook_timeout_seconds,
         )
+        self._waiter = waiter
         async with client, asyncio.TaskGroup() as tasks:
             tasks.create_task(self._recorder(stopping))
             last_prune = 0.0
@@ -101,7 +103,7 @@ class Dispatcher:
                     self._in_flight[due.webhook_id] += 1
                     tasks.create_task(self._deliver(client, due))
                 if not claimed:
-                    await asyncio.to_thread(waiter.wait, self.settings.worker_poll_seconds)
+                    await asyncio.to_thread(waiter.wait, self.settings.webhook_poll_seconds)
             # Stopping: the tasks in flight finish (bounded by the timeouts) and are
             # recorded; deliveries not yet sent keep their lease until it runs out.
 
@@ -157,6 +159,8 @@ class Dispatcher:
             self._results.append(self.result(due, sent))
         finally:
             self._in_flight[due.webhook_id] -= 1
+            if self._waiter is not None:
+                self._waiter.set()  # a slot is free: claim again now, not at the next poll
 
     def body(self, due: store.Due) -> bytes:
         """FreeScout's body (the event's payload, byte for byte), or the envelope."""
