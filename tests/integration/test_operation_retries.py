@@ -223,3 +223,25 @@ def test_a_worker_stopped_while_waiting_to_try_again_gives_the_lease_up(
         desk.ctx.db.engine.dispose()  # connections without the hooks
         desk.run_operations()
         _assert_each_once(desk, db, op_id, ids)
+
+
+def test_a_conversation_moved_out_of_a_mailbox_being_deleted_survives(
+    database_url: str, db: Database
+) -> None:
+    """The selection is frozen when the deletion is queued; a conversation moved to another
+    mailbox before its chunk runs is no longer the mailbox's, and is left alone."""
+    box, ids = helpers.seed(database_url, 20)
+    with desk_app(database_url, operation_chunk_size=5) as desk:
+        other = desk.mailbox("Other")
+        agent = desk.user()
+        assert desk.delete_mailbox(box).status_code == 202
+        desk.update(ids[12], {"mailboxId": other, "byUser": agent})  # chunk 3 of 4
+        mark = desk.mark()
+        desk.run_operations()
+        deleted = [
+            e["entity"]["id"] for e in desk.events(mark) if e["type"] == "convo.deleted_forever"
+        ]
+        op = desk.events(mark)[-1]["data"]
+        assert desk.convo(ids[12])["mailboxId"] == other
+    assert sorted(deleted) == [i for i in ids if i != ids[12]]
+    assert (op["status"], op["succeeded"], op["processed"]) == ("completed", 20, 20)

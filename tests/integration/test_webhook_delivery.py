@@ -11,7 +11,7 @@ import hashlib
 import hmac
 from collections.abc import Iterator
 from contextlib import contextmanager
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import orjson
@@ -250,3 +250,30 @@ def test_a_hanging_receiver_does_not_hold_up_a_healthy_one(database_url: str, db
     # Only the endpoint's cap of deliveries was sent to the hanging one, none answered yet.
     assert len(hanging) == 10
     assert len(attempts) == 40  # the healthy endpoint's, recorded one by one
+
+
+def test_a_webhook_deleted_mid_delivery_costs_the_others_nothing(
+    database_url: str, db: Database
+) -> None:
+    """Its attempts are dropped when recorded; the other webhooks' in the same batch stay."""
+    from tidings.webhooks import store
+
+    with desk_app(database_url, webhook_allowed_networks=LOCAL) as desk:
+        kept = subscribe(desk, "http://127.0.0.1:9/kept", events=["customer.created"])
+        gone = subscribe(desk, "http://127.0.0.1:9/gone", events=["customer.created"])
+        desk.post("/customers", {"firstName": "D", "email": "d@example.com"})
+        now = desk.ctx.clock()
+        with db.write() as conn:
+            store.fan_out(conn, now)
+            claimed = store.claim(conn, "me", now, timedelta(seconds=60), 10)
+        assert {d.webhook_id for d in claimed} == {kept["id"], gone["id"]}
+        assert desk.delete(f"/webhooks/{gone['id']}").status_code == 204
+        results = [
+            store.Result(d.id, d.webhook_id, 1, now, 200, 1, "ok", None, None, None, True, False)
+            for d in claimed
+        ]
+        with db.write() as conn:
+            store.record(conn, results, now, "me")
+        with db.read() as conn:
+            rows = conn.execute(select(deliveries.c.webhook_id, deliveries.c.status)).all()
+    assert [tuple(r) for r in rows] == [(kept["id"], "delivered")]

@@ -1,4 +1,4 @@
-"""tidings.operations.retry: which errors a chunk outlives, and the pauses between tries."""
+"""tidings.db.retry: which errors a chunk outlives, and the pauses between tries."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import psycopg.errors
 import pytest
 from sqlalchemy import exc as sa
 
-from tidings.operations import retry
+from tidings.db import retry
 
 
 def _sqlite(message: str, code: int) -> sqlite3.OperationalError:
@@ -42,12 +42,16 @@ def test_a_lost_connection_is_transient() -> None:
     lost = psycopg.errors.ConnectionFailure("server closed the connection")  # 08006
     assert lost.sqlstate == "08006"
     assert retry.is_transient(_wrapped(lost))
+    assert retry.is_transient(psycopg.errors.AdminShutdown("terminating connection"))  # 57P01
+    # Lost on the client's side, with no SQLSTATE: SQLAlchemy says the connection is gone.
+    invalidated = sa.OperationalError("SELECT 1", {}, psycopg.OperationalError("closed"))
+    invalidated.connection_invalidated = True
+    assert retry.is_transient(invalidated)
 
 
 @pytest.mark.parametrize(
     "error",
     [
-        psycopg.errors.AdminShutdown("terminating connection"),
         psycopg.errors.UniqueViolation("duplicate key"),
         psycopg.errors.RaiseException("boom fail_event"),
         _sqlite("no such table: events", 1),

@@ -83,3 +83,18 @@ def test_a_custom_schedule() -> None:
 def test_bad_schedules_are_refused(text: str) -> None:
     with pytest.raises(ValueError):  # noqa: PT011  (the message is the setting's docs)
         parse_schedule(text)
+
+
+def test_retry_after_headers_as_receivers_send_them() -> None:
+    from datetime import UTC, datetime
+
+    from tidings.webhooks.sender import retry_after
+
+    now = datetime(2026, 12, 6, 12, 0, tzinfo=UTC)
+    assert retry_after("120", now) == 120
+    assert retry_after(" 7 ", now) == 7
+    assert retry_after("Sun, 06 Dec 2026 12:01:00 GMT", now) == 60
+    assert retry_after("Sun, 06 Dec 2026 12:01:00 -0000", now) == 60  # no zone: UTC
+    assert retry_after("Wed, 21 Oct 2015 07:28:00 GMT", now) == 0  # past
+    for junk in (None, "", "soon", "\u00b2", "-5", "1.5e9", "Sun, 99 Foo 2026"):
+        assert retry_after(junk, now) is None

@@ -214,10 +214,34 @@ def mailbox_conversation_ids(conn: Connection, mailbox_id: int) -> list[int]:
     return list(conn.execute(query.order_by(conversations.c.id)).scalars())
 
 
+def in_mailbox(conn: Connection, ids: Sequence[int], mailbox_id: int) -> list[int]:
+    """Those of ``ids`` in the mailbox now, in the order given."""
+    query = select(conversations.c.id).where(
+        conversations.c.id.in_(list(ids)), conversations.c.mailbox_id == mailbox_id
+    )
+    kept = set(conn.execute(query).scalars()) if ids else set()
+    return [i for i in ids if i in kept]
+
+
+def in_folder(conn: Connection, ids: Sequence[int], kind: FolderType) -> list[int]:
+    """Those of ``ids`` in their mailbox's folder of this type now, in the order given."""
+    of_kind = select(folders.c.id).where(folders.c.type == kind)
+    query = select(conversations.c.id).where(
+        conversations.c.id.in_(list(ids)), conversations.c.folder_id.in_(of_kind)
+    )
+    kept = set(conn.execute(query).scalars()) if ids else set()
+    return [i for i in ids if i in kept]
+
+
 def remove_mailbox(tx: Tx, mailbox_id: int) -> None:
     """The last step of deleting a mailbox, once its conversations are deleted forever
     (a ``delete_mailbox`` operation): any conversation that arrived meanwhile is deleted
     forever too, announced; then its folders, its users' access and the mailbox go."""
+    if tx.conn.dialect.name == "postgresql":
+        # Locked first: a conversation created in it now waits, then finds it gone.
+        tx.conn.execute(
+            select(mailboxes.c.id).where(mailboxes.c.id == mailbox_id).with_for_update()
+        )
     delete_forever(tx, mailbox_conversation_ids(tx.conn, mailbox_id))
     tx.conn.execute(delete(folders).where(folders.c.mailbox_id == mailbox_id))
     tx.conn.execute(delete(mailbox_user).where(mailbox_user.c.mailbox_id == mailbox_id))

@@ -116,12 +116,14 @@ def _needed_by_webhooks(conn: Connection) -> list[int]:
     """The oldest positions enabled webhooks still need: the oldest event of a pending
     delivery, and the first event not yet turned into deliveries."""
     enabled = webhooks.c.enabled.is_(True)
+    # The cursors first: a fan-out committing between the two reads moves events from
+    # "unseen" to "pending", and read in this order, one of the two still sees them.
+    unseen = conn.execute(select(func.min(webhooks.c.cursor) + 1).where(enabled)).scalar()
     pending = conn.execute(
         select(func.min(deliveries.c.event_seq))
         .join(webhooks, webhooks.c.id == deliveries.c.webhook_id)
         .where(deliveries.c.status == "pending", enabled)
     ).scalar()
-    unseen = conn.execute(select(func.min(webhooks.c.cursor) + 1).where(enabled)).scalar()
     return [int(p) for p in (pending, unseen) if p is not None]
 
 

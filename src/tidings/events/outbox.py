@@ -14,6 +14,7 @@ SQLite needs nothing extra: it has one writer at a time.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -164,4 +165,7 @@ def transaction(
         append(conn, tx.pending)
     if tx.pending:
         for callback in list(_committed):
-            callback()
+            try:
+                callback()
+            except Exception:  # committed already: a listener's failure changes nothing
+                logging.getLogger("tidings.events").exception("an on_commit callback failed")

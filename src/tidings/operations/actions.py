@@ -5,11 +5,13 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from typing import Any
 
+from sqlalchemy import Connection
+
 from tidings.desk import conversations as convos
 from tidings.desk import lifecycle, tags
 from tidings.desk import validate as v
 from tidings.desk.announce import announce
-from tidings.desk.enums import CONVERSATION_STATUSES, Status, parse
+from tidings.desk.enums import CONVERSATION_STATUSES, FolderType, Status, parse
 from tidings.desk.snapshots import Snapshot
 from tidings.errors import InvalidInput
 from tidings.events.outbox import Tx
@@ -58,6 +60,20 @@ ACTIONS: dict[str, ChunkAction] = {
         tx, ids, p["tags"], replace=p.get("replace", False)
     ),
 }
+
+
+def still_selected(
+    conn: Connection, action: str, params: dict[str, Any], ids: Sequence[int]
+) -> list[int]:
+    """Of a chunk's (locked) conversations, those the action still applies to: a mailbox's
+    deletion spares one moved to another mailbox since the selection was frozen, and
+    emptying the trash spares one restored meanwhile. They count as unchanged."""
+    if action == "delete_mailbox":
+        return lifecycle.in_mailbox(conn, ids, params["mailboxId"])
+    if action == "empty_trash":
+        spam = params.get("folder") == "spam"
+        return lifecycle.in_folder(conn, ids, FolderType.SPAM if spam else FolderType.DELETED)
+    return list(ids)
 
 
 # What an action does once its last chunk is done, in that chunk's transaction.

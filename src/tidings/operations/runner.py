@@ -4,7 +4,7 @@ Each chunk is one transaction holding the conversation changes, their events, th
 outcomes of items that did not change, the counters, the position where the next chunk
 starts (``operations.next_position``) and (at most once a second) a progress event. A
 chunk that fails on a transient database error (a deadlock, a lock or busy timeout) rolled
-back whole and is tried again after a pause (``tidings.operations.retry``); any other
+back whole and is tried again after a pause (``tidings.db.retry``); any other
 failure fails the operation, announced. A crash loses at most the chunk in flight; once
 the lease expires, any worker resumes at ``next_position``, so no conversation is
 processed twice and no event is duplicated. An atomic operation is one transaction.
@@ -26,6 +26,7 @@ from datetime import datetime, timedelta
 
 from tidings.clock import Clock
 from tidings.config import Settings
+from tidings.db import retry
 from tidings.db.engine import Database
 from tidings.db.wakeup import Waiter
 from tidings.desk.lifecycle import lock_ids
@@ -33,7 +34,7 @@ from tidings.desk.snapshots import Snapshot
 from tidings.events import log as event_log
 from tidings.events.outbox import Tx, transaction
 from tidings.ids import new_id
-from tidings.operations import actions, retry, store
+from tidings.operations import actions, store
 from tidings.operations.model import Operation, OperationStatus
 from tidings.operations.snapshot_child import AHEAD, SnapshotChild
 
@@ -136,15 +137,16 @@ class Runner:
     def _apply(self, tx: Tx, op: Operation, items: Sequence[store.Item]) -> None:
         """The action on one chunk and its bookkeeping."""
         ids = [item.conversation_id for item in items]
+        # Locked first: whatever changed them has committed before the checks below.
+        existing = set(lock_ids(tx.conn, ids))
+        present = actions.still_selected(
+            tx.conn, op.action, op.params, [i for i in ids if i in existing]
+        )
         if op.action in actions.PRE_CHANGE_SNAPSHOTS:
             ahead = self._snapshots_ahead(tx, op, ids)
             self._ask_ahead(tx, op, items)
-            # Deletes every one that exists: the others are missing.
-            existing = set(actions.delete_forever(tx, ids, ahead))
-            changed = existing
+            changed = set(actions.delete_forever(tx, present, ahead))
         else:
-            existing = set(lock_ids(tx.conn, ids))
-            present = [i for i in ids if i in existing]
             changed = set(actions.ACTIONS[op.action](tx, present, op.params, op.by_user_id))
         # In the chunk's transaction: the outcomes and counters move with the work.
         store.record_chunk(

@@ -75,8 +75,12 @@ class SnapshotChild:
         stopped), and so was not asked."""
         if not (ids and self.started):
             return False
+        try:
+            self._pipe.send(list(_key(ids)))
+        except OSError:  # it died meanwhile
+            self.close()
+            return False
         self._asked.append(_key(ids))
-        self._pipe.send(list(self._asked[-1]))
         return True
 
     def take(self, ids: Sequence[int]) -> Ahead | None:
@@ -109,8 +113,8 @@ class SnapshotChild:
                 answer = self._pipe.recv()
                 if answer is None or isinstance(answer, Ahead):
                     return answer
-        except (EOFError, OSError):
-            pass
+        except Exception:  # died, or sent something unreadable
+            logger.warning("the snapshot child's answer was unreadable", exc_info=True)
         logger.warning("the snapshot child did not answer: going on without it")
         self.close()
         return None

@@ -36,6 +36,7 @@ import orjson
 
 from tidings.clock import Clock, isoformat
 from tidings.config import Settings
+from tidings.db import retry
 from tidings.db.engine import Database
 from tidings.db.wakeup import EVENTS, Waiter
 from tidings.events import outbox
@@ -108,8 +109,8 @@ class Dispatcher:
             # recorded; deliveries not yet sent keep their lease until it runs out.
 
     def _claim(self, in_flight: dict[int, int]) -> list[store.Due]:
-        now = self.clock()
         with self.db.write() as conn:
+            now = self.clock()  # once the transaction holds the lock: leases start now
             store.fan_out(conn, now)
             for webhook_id in store.failing_too_long(conn, now, self._disable_after):
                 store.disable(conn, webhook_id, now, "failing without a success too long")
@@ -156,6 +157,13 @@ class Dispatcher:
                 secrets=due.secrets,
             )
             sent = await sender.post(client, due.url, body, headers, self.allowed, self.clock)
+        except Exception as exc:
+            # Never let one delivery take the others down with it: a failed attempt.
+            logger.exception("delivery %s failed unexpectedly", due.id)
+            sent = sender.Sent(
+                self.clock(), 0, None, error_class=type(exc).__name__, error=str(exc)
+            )
+        try:
             self._results.append(self.result(due, sent))
         finally:
             self._in_flight[due.webhook_id] -= 1
@@ -211,9 +219,21 @@ class Dispatcher:
                 logger.exception("recording %d attempts failed", len(batch))
 
     def _record(self, batch: list[store.Result]) -> None:
-        now: datetime = self.clock()
-        with self.db.write() as conn:
-            store.record(conn, batch, now)
+        """One transaction, tried again on a transient error (two dispatchers' claims and
+        records can deadlock on PostgreSQL): a batch lost here is sent again."""
+        attempt = 1
+        while True:
+            try:
+                with self.db.write() as conn:
+                    now: datetime = self.clock()
+                    store.record(conn, batch, now, self.owner)
+                return
+            except Exception as exc:
+                pause = retry.delay(attempt, exc)
+                if pause is None:
+                    raise
+                time.sleep(pause)
+                attempt += 1
 
 
 def within_caps(

@@ -15,12 +15,12 @@ import ipaddress
 import socket
 import time
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
 from typing import Any
-from urllib.parse import urlsplit
 
 import aiohttp
+import yarl
 from aiohttp.abc import AbstractResolver, ResolveResult
 
 from tidings.clock import Clock
@@ -93,7 +93,9 @@ async def post(
     def elapsed() -> int:
         return round((time.perf_counter() - began) * 1000)
 
-    host = urlsplit(url).hostname or ""
+    # The host as aiohttp will connect to it (yarl normalises full-width digits and the
+    # like into a literal address, which aiohttp connects to without resolving it).
+    host = yarl.URL(url).raw_host or ""
     try:
         literal = ipaddress.ip_address(host.strip("[]"))
     except ValueError:
@@ -112,7 +114,7 @@ async def post(
                 started,
                 elapsed(),
                 response.status,
-                retry_after=_retry_after(response.headers.get("Retry-After"), started),
+                retry_after=retry_after(response.headers.get("Retry-After"), started),
                 response_body=excerpt.decode("utf-8", "replace"),
             )
     except TimeoutError as exc:
@@ -124,14 +126,16 @@ async def post(
         return Sent(started, elapsed(), None, error_class=type(cause).__name__, error=str(cause))
 
 
-def _retry_after(value: str | None, now: datetime) -> float | None:
-    """Seconds from a ``Retry-After`` header: a number, or an HTTP date."""
-    if not value:
-        return None
-    if value.strip().isdigit():
-        return float(value.strip())
+def retry_after(value: str | None, now: datetime) -> float | None:
+    """Seconds from a ``Retry-After`` header: a number, or an HTTP date (one without a
+    zone is taken as UTC); None for anything else, whatever the receiver sent."""
+    text = (value or "").strip()
+    if text.isascii() and text.isdigit():
+        return float(text)
     try:
-        when = parsedate_to_datetime(value)
-    except (TypeError, ValueError):
+        when = parsedate_to_datetime(text)
+        if when.tzinfo is None:
+            when = when.replace(tzinfo=UTC)
+        return max(0.0, (when - now).total_seconds())
+    except (TypeError, ValueError, OverflowError):
         return None
-    return max(0.0, (when - now).total_seconds())

@@ -241,8 +241,20 @@ class Result:
     gone: bool  # 410: disable the webhook
 
 
-def record(conn: Connection, results: Sequence[Result], now: datetime) -> None:
-    """Store the attempts, move each delivery on, and keep each webhook's health."""
+def record(conn: Connection, results: Sequence[Result], now: datetime, owner: str) -> None:
+    """Store the attempts, move each delivery on, and keep each webhook's health. Only
+    deliveries this dispatcher still holds count: one whose webhook was deleted meanwhile is
+    gone, and one skipped meanwhile (its webhook disabled) stays skipped."""
+    held = set(
+        conn.execute(
+            select(deliveries.c.id).where(
+                deliveries.c.id.in_([r.delivery_id for r in results]),
+                deliveries.c.status == PENDING,
+                deliveries.c.lease_owner == owner,
+            )
+        ).scalars()
+    )
+    results = [r for r in results if r.delivery_id in held]
     if not results:
         return
     conn.execute(
@@ -277,24 +289,23 @@ def record(conn: Connection, results: Sequence[Result], now: datetime) -> None:
                 finished_at=None if status == PENDING else now,
             )
         )
-    for webhook_id, last in _last_per_webhook(results).items():
-        _health(conn, webhook_id, last, now)
+    for webhook_id in sorted({r.webhook_id for r in results}):  # one order: no deadlock
+        mine = [r for r in results if r.webhook_id == webhook_id]
+        _health(conn, webhook_id, mine, now)
 
 
-def _last_per_webhook(results: Sequence[Result]) -> dict[int, Result]:
-    last: dict[int, Result] = {}
-    for r in results:
-        last[r.webhook_id] = r
-    return last
-
-
-def _health(conn: Connection, webhook_id: int, last: Result, now: datetime) -> None:
+def _health(conn: Connection, webhook_id: int, results: list[Result], now: datetime) -> None:
+    last = results[-1]
     error = None if last.delivered else (last.error or f"HTTP {last.status_code}")
     values: dict[str, Any] = {"last_run_time": last.started_at, "last_run_error": error}
     if last.delivered:
         values.update(last_success_at=now, failing_since=None, consecutive_failures=0)
     else:
-        values["consecutive_failures"] = webhooks.c.consecutive_failures + 1
+        # The failures since the last success in this batch.
+        streak = len(results) - max(
+            (n + 1 for n, r in enumerate(results) if r.delivered), default=0
+        )
+        values["consecutive_failures"] = webhooks.c.consecutive_failures + streak
     conn.execute(update(webhooks).where(webhooks.c.id == webhook_id).values(**values))
     if not last.delivered:
         conn.execute(

@@ -1,7 +1,8 @@
-"""When a failed chunk is tried again, and after how long (pure policy).
+"""When a failed transaction is tried again, and after how long (pure policy).
 
-A chunk is one transaction, so a failure rolls it back whole and trying it again is
-always safe. Some failures say nothing about the operation, only about the moment:
+A chunk of a bulk operation, or a batch of delivery attempts, is one transaction, so a
+failure rolls it back whole and trying it again is always safe. Some failures say
+nothing about the work, only about the moment:
 PostgreSQL chose this transaction as a deadlock victim (40P01), could not serialise it
 (40001), gave up waiting for a lock (55P03, ``lock_timeout``) or lost the connection
 (class 08); SQLite stayed busy or locked past its busy timeout. Those are tried again
@@ -20,7 +21,7 @@ FIRST_DELAY_SECONDS = 0.05
 MAX_DELAY_SECONDS = 5.0
 
 # PostgreSQL SQLSTATEs of errors that a later try of the same transaction can escape.
-TRANSIENT_SQLSTATES = frozenset({"40P01", "40001", "55P03"})
+TRANSIENT_SQLSTATES = frozenset({"40P01", "40001", "55P03", "57P01", "57P03"})
 CONNECTION_CLASS = "08"
 
 # SQLite's primary result codes for "another connection is in the way".
@@ -29,6 +30,8 @@ SQLITE_BUSY, SQLITE_LOCKED = 5, 6
 
 def is_transient(exc: BaseException) -> bool:
     """Whether ``exc`` (as SQLAlchemy raises it, or the driver's own) is of the moment."""
+    if getattr(exc, "connection_invalidated", False):  # SQLAlchemy: the connection was lost
+        return True
     cause = getattr(exc, "orig", None) or exc
     sqlstate = getattr(cause, "sqlstate", None)
     if isinstance(sqlstate, str):
