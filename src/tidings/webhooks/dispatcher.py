@@ -76,6 +76,7 @@ class Dispatcher:
         self._in_flight: dict[int, int] = defaultdict(int)  # per webhook
         self._results: list[store.Result] = []
         self._waiter: Waiter | None = None
+        self._caps: dict[int, int] = {}  # each webhook's maxConcurrency, as last claimed
 
     # --- the loop ----------------------------------------------------------------------
 
@@ -96,10 +97,13 @@ class Dispatcher:
                     await asyncio.to_thread(self.prune_attempts)
                 try:
                     # A copy: the tasks change the counts while the claim runs in a thread.
-                    claimed = await asyncio.to_thread(self._claim, dict(self._in_flight))
+                    claimed, self._caps = await asyncio.to_thread(
+                        self._claim, dict(self._in_flight)
+                    )
                 except Exception:
                     logger.exception("claiming deliveries failed")
                     claimed = []
+                    await asyncio.sleep(self.settings.webhook_poll_seconds)
                 for due in claimed:
                     self._in_flight[due.webhook_id] += 1
                     tasks.create_task(self._deliver(client, due))
@@ -108,7 +112,7 @@ class Dispatcher:
             # Stopping: the tasks in flight finish (bounded by the timeouts) and are
             # recorded; deliveries not yet sent keep their lease until it runs out.
 
-    def _claim(self, in_flight: dict[int, int]) -> list[store.Due]:
+    def _claim(self, in_flight: dict[int, int]) -> tuple[list[store.Due], dict[int, int]]:
         with self.db.write() as conn:
             now = self.clock()  # once the transaction holds the lock: leases start now
             store.fan_out(conn, now)
@@ -119,7 +123,7 @@ class Dispatcher:
             claimed = store.claim(conn, self.owner, now, self.lease, CLAIM_BATCH, exclude=full)
             kept, extra = within_caps(claimed, caps, in_flight)
             store.release(conn, [d.id for d in extra])
-        return kept
+        return kept, caps
 
     def prune_attempts(self) -> int:
         """Delete attempts older than ``TIDINGS_ATTEMPT_RETENTION_DAYS``, a batch a
@@ -167,8 +171,11 @@ class Dispatcher:
             self._results.append(self.result(due, sent))
         finally:
             self._in_flight[due.webhook_id] -= 1
-            if self._waiter is not None:
-                self._waiter.set()  # a slot is free: claim again now, not at the next poll
+            # Claim again now rather than at the next poll, once half of the webhook's
+            # slots are free: a claim per freed slot would cost a transaction a delivery.
+            half = max(1, self._caps.get(due.webhook_id, 1) // 2)
+            if self._waiter is not None and self._in_flight[due.webhook_id] == half - 1:
+                self._waiter.set()
 
     def body(self, due: store.Due) -> bytes:
         """FreeScout's body (the event's payload, byte for byte), or the envelope."""

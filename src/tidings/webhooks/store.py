@@ -273,8 +273,13 @@ def record(conn: Connection, results: Sequence[Result], now: datetime, owner: st
             for r in results
         ],
     )
+    # Delivered ones share their new values but the status code: one statement per code.
+    delivered: dict[int | None, list[str]] = {}
     for r in results:
-        status = DELIVERED if r.delivered else PENDING if r.next_attempt_at else FAILED
+        if r.delivered:
+            delivered.setdefault(r.status_code, []).append(r.delivery_id)
+            continue
+        status = PENDING if r.next_attempt_at else FAILED
         conn.execute(
             update(deliveries)
             .where(deliveries.c.id == r.delivery_id)
@@ -287,6 +292,21 @@ def record(conn: Connection, results: Sequence[Result], now: datetime, owner: st
                 last_status=r.status_code,
                 last_error=r.error,
                 finished_at=None if status == PENDING else now,
+            )
+        )
+    for code, ids in delivered.items():
+        conn.execute(
+            update(deliveries)
+            .where(deliveries.c.id.in_(ids))
+            .values(
+                status=DELIVERED,
+                attempts=deliveries.c.attempts + 1,
+                next_attempt_at=None,
+                lease_owner=None,
+                lease_until=None,
+                last_status=code,
+                last_error=None,
+                finished_at=now,
             )
         )
     for webhook_id in sorted({r.webhook_id for r in results}):  # one order: no deadlock
