@@ -120,7 +120,13 @@ class Dispatcher:
                 store.disable(conn, webhook_id, now, "failing without a success too long")
             caps = store.concurrency_caps(conn)
             full = [w for w, n in in_flight.items() if n >= caps.get(w, 0)]
-            claimed = store.claim(conn, self.owner, now, self.lease, CLAIM_BATCH, exclude=full)
+            # No more than there is room for: claiming more, to give most of it back at
+            # once, cost more than the sending.
+            room = sum(max(0, cap - in_flight.get(w, 0)) for w, cap in caps.items())
+            if room == 0:
+                return [], caps
+            limit = min(CLAIM_BATCH, room)
+            claimed = store.claim(conn, self.owner, now, self.lease, limit, exclude=full)
             kept, extra = within_caps(claimed, caps, in_flight)
             store.release(conn, [d.id for d in extra])
         return kept, caps
