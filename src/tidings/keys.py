@@ -5,19 +5,26 @@ from __future__ import annotations
 import secrets
 
 from sqlalchemy import insert, select
+from sqlalchemy.exc import IntegrityError
 
 from tidings.db.engine import Database
 from tidings.db.schema import settings_kv
 
 
 def stored_value(db: Database, key: str, make: str) -> str:
-    """The value stored under ``key``, storing ``make`` first if there is none."""
-    with db.write() as conn:
-        found = conn.execute(select(settings_kv.c.value).where(settings_kv.c.key == key)).scalar()
-        if found is not None:
-            return str(found)
-        conn.execute(insert(settings_kv).values(key=key, value=make))
-        return make
+    """The value stored under ``key``, storing ``make`` first if there is none. Several
+    processes starting at once on a new database agree: one stores, the others read."""
+    query = select(settings_kv.c.value).where(settings_kv.c.key == key)
+    try:
+        with db.write() as conn:
+            found = conn.execute(query).scalar()
+            if found is not None:
+                return str(found)
+            conn.execute(insert(settings_kv).values(key=key, value=make))
+            return make
+    except IntegrityError:  # another process stored it between our read and our insert
+        with db.read() as conn:
+            return str(conn.execute(query).scalar_one())
 
 
 def api_key(db: Database, configured: str | None) -> str:
