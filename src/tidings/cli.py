@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import time
-from typing import Any
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
 
 import httpx
 import typer
@@ -12,6 +13,9 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 
 from tidings.clock import system_clock
 from tidings.config import Settings
+
+if TYPE_CHECKING:
+    from tidings.db.engine import Database
 
 app = typer.Typer(
     help="Tidings: a FreeScout-compatible help desk whose events tell the truth.",
@@ -131,7 +135,7 @@ def api_key_command() -> None:
     _print_stored(lambda db, settings: api_key(db, settings.api_key))
 
 
-def _print_stored(value: Any) -> None:
+def _print_stored(value: Callable[[Database, Settings], str]) -> None:
     """Print ``value(db, settings)``, a key kept in the (migrated) database."""
     from tidings.db.engine import Database
     from tidings.db.migrate import upgrade

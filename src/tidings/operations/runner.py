@@ -51,9 +51,7 @@ class Runner:
         self.owner = f"{socket.gethostname()}:{os.getpid()}:{new_id('w')[-8:]}"
         # Set when the worker is asked to stop: pauses between tries end at once.
         self.stopping = threading.Event()
-        self._child: SnapshotChild | None = None
-        self._asked_through = -1  # the last item position the child was asked for
-        self._used_ahead = 0  # snapshots of this operation that came from the child
+        self._child: SnapshotChild | None = None  # while a bulk delete forever runs
 
     def lease_until(self, now: datetime) -> datetime:
         return now + timedelta(seconds=self.settings.worker_lease_seconds)
@@ -164,7 +162,7 @@ class Runner:
         if self._child is None:
             return
         size = len(items)
-        after = max(items[-1].position, self._asked_through)
+        after = max(items[-1].position, self._child.asked_through)
         last = items[-1].position + AHEAD * size
         if after >= last:
             return
@@ -173,15 +171,17 @@ class Runner:
             chunk = later[start : start + size]
             if not self._child.ask([item.conversation_id for item in chunk]):
                 return  # not started yet: asked again from the next chunk on
-            self._asked_through = chunk[-1].position
+            self._child.asked_through = chunk[-1].position
 
     def _snapshots_ahead(self, tx: Tx, op: Operation, ids: list[int]) -> list[Snapshot] | None:
         """The child's snapshots of ``ids``, if it read them and nothing but this operation
         has committed since; else None (the chunk reads them itself)."""
-        ahead = self._child.take(ids) if self._child is not None else None
+        if self._child is None:
+            return None
+        ahead = self._child.take(ids)
         if ahead is None or event_log.others_appended(tx.conn, ahead.seen, op.id):
             return None
-        self._used_ahead += len(ahead.snapshots)
+        self._child.used += len(ahead.snapshots)
         return ahead.snapshots
 
     def _progress(self, tx: Tx, op: Operation) -> None:
@@ -279,14 +279,13 @@ class Runner:
         ):
             yield
             return
-        self._child, self._asked_through, self._used_ahead = SnapshotChild(self.db.url), -1, 0
+        self._child = SnapshotChild(self.db.url)
         try:
             yield
         finally:
             child, self._child = self._child, None
             child.close()
-            used = self._used_ahead
-            logger.info("operation %s: %d snapshots read ahead by the child", op.id, used)
+            logger.info("operation %s: %d snapshots read ahead by the child", op.id, child.used)
 
     def prune_events(self) -> int:
         with self.db.write() as conn:

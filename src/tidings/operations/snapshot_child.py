@@ -66,6 +66,10 @@ class SnapshotChild:
         self._process.start()
         child_end.close()
         self._asked: deque[tuple[int, ...]] = deque()
+        # The runner's bookkeeping for this operation: the last item position asked for,
+        # and how many snapshots it used (checked, then taken into a chunk).
+        self.asked_through = -1
+        self.used = 0
         # Whether the child has started (imported Tidings, opened the database): ~0.5 s
         # of CPU after spawning. Until it has, nothing is asked of it and nobody waits.
         self._ready = False
