@@ -35,6 +35,7 @@ class Settings(BaseSettings):
     webhook_timeout_seconds: float = 15.0
     webhook_connect_timeout_seconds: float = 5.0
     webhook_disable_after_days: float = 5.0
+    webhook_lag_seconds: float = 300.0
     attempt_retention_days: float = 30.0
     webhook_poll_seconds: float = 0.05
     run_dispatcher: bool = True

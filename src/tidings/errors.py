@@ -6,6 +6,7 @@
      ├── NotFound               404  unknown id
      ├── MethodNotAllowed       405
      ├── ConfirmationRequired   409  destructive operation without a valid confirm token
+     ├── Conflict               409  the entity's state forbids it (a disabled webhook's test)
      ├── PayloadTooLarge        413  body over ``max_body_bytes``
      └── UnsupportedMediaType   415  body that is not JSON where JSON is required
 
@@ -63,6 +64,11 @@ class MethodNotAllowed(TidingsError):
 class ConfirmationRequired(TidingsError):
     status = 409
     message = "Confirmation required"
+
+
+class Conflict(TidingsError):
+    status = 409
+    message = "Conflict"
 
 
 class PayloadTooLarge(TidingsError):

@@ -39,8 +39,10 @@ def clock() -> FakeClock:
 def app(
     database_url: str, settings_overrides: dict[str, Any], clock: FakeClock
 ) -> Iterator[FastAPI]:
+    # No dispatcher: the API tests subscribe public addresses, and nothing may leave 127.0.0.1.
+    overrides = {"run_dispatcher": False, **settings_overrides}
     settings = Settings(
-        database_url=database_url, api_key="test-key", run_workers=False, **settings_overrides
+        database_url=database_url, api_key="test-key", run_workers=False, **overrides
     )
     application = create_app(settings, clock)
     yield application

@@ -60,6 +60,8 @@ ENDPOINTS = [
     ("DELETE", "/api/webhooks/1"),
     ("POST", "/api/webhooks/1/rotate-secret"),
     ("GET", "/api/webhooks/1/deliveries"),
+    ("POST", "/api/webhooks/1/test"),
+    ("POST", "/api/webhooks/1/redeliver"),
     ("GET", "/api/attachments/1/data"),
 ]
 
@@ -76,6 +78,7 @@ BODY_ENDPOINTS = [
     ("POST", "/api/mailboxes"),
     ("POST", "/api/webhooks"),
     ("PUT", "/api/webhooks/1"),
+    ("POST", "/api/webhooks/1/redeliver"),
 ]
 
 

@@ -56,6 +56,7 @@ def test_create_with_events_array(client: ApiClient, desk: Desk) -> None:
             "consecutiveFailures": 0,
             "failingSince": None,
             "lastSuccessAt": None,
+            "laggingSince": None,
             "disabledAt": None,
             "disabledReason": None,
         },

@@ -36,6 +36,11 @@ COVERED = {
     "operation.failed": "test_operations_events.py",
     "operation.cancelled": "test_operations_events.py",
     "operation.timed_out": "test_operations_events.py",
+    "webhook.test": "test_webhook_alerts.py",
+    "webhook.failing": "test_webhook_alerts.py",
+    "webhook.recovered": "test_webhook_alerts.py",
+    "webhook.disabled": "test_webhook_alerts.py",
+    "webhook.lagging": "test_webhook_alerts.py",
 }
 
 

@@ -12,13 +12,14 @@ a commit that fails); this file covers the catalog, one event at a time.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import func, select
 
 from tests.integration.test_events_kit import (
     Desk,
@@ -31,8 +32,10 @@ from tests.integration.test_events_kit import (
     submit,
 )
 from tidings.db.engine import Database
-from tidings.db.schema import mailboxes
+from tidings.db.schema import deliveries, delivery_attempts, mailboxes, webhooks
 from tidings.events.catalog import ALL_EVENTS
+from tidings.webhooks.dispatcher import Dispatcher
+from tidings.webhooks.sender import Sent
 
 REFUSED = "boom fail_event"  # what the planted trigger raises
 
@@ -203,9 +206,20 @@ OPERATION_CASES = {
 }
 
 
+# The webhook events, refused in the API's or the dispatcher's transactions.
+WEBHOOK_CASES = {
+    "webhook.test": "test_a_refused_webhook_test_is_not_sent",
+    "webhook.disabled": "test_a_refused_webhook_disabled_leaves_it_enabled",
+    "webhook.failing": "test_a_refused_health_alert_takes_its_attempts_with_it",
+    "webhook.recovered": "test_a_refused_health_alert_takes_its_attempts_with_it",
+    "webhook.lagging": "test_a_refused_lagging_alert_takes_the_claim_with_it",
+}
+
+
 def test_every_catalog_event_has_a_rollback_case() -> None:
-    assert sorted([*CASES, *OPERATION_CASES]) == sorted(ALL_EVENTS)
-    assert all(callable(globals().get(name)) for name in OPERATION_CASES.values())
+    assert sorted([*CASES, *OPERATION_CASES, *WEBHOOK_CASES]) == sorted(ALL_EVENTS)
+    cases = [*OPERATION_CASES.values(), *WEBHOOK_CASES.values()]
+    assert all(callable(globals().get(name)) for name in cases)
 
 
 def world(desk: Desk) -> World:
@@ -397,3 +411,105 @@ def test_a_refused_failure_leaves_the_operation_to_be_resumed(
         op = desk.get(f"/operations/{op_id}").json()
         assert op["status"] == "failed"
         assert "boom fail_chunk" in op["error"]
+
+
+# --- the webhook events ------------------------------------------------------------------
+
+
+@contextmanager
+def watched_webhook(database_url: str, **settings: Any) -> Iterator[tuple[Desk, int, Dispatcher]]:
+    """A desk, a webhook for customer events, and a dispatcher driven by hand (nothing is
+    sent: the tests hand it the attempts' outcomes)."""
+    with desk_app(
+        database_url,
+        FakeClock(step=timedelta(seconds=1)),
+        raise_server_exceptions=False,
+        run_dispatcher=False,
+        webhook_allowed_networks="127.0.0.0/8",
+        **settings,
+    ) as desk:
+        r = desk.post("/webhooks", {"url": "http://127.0.0.1:9/", "events": ["*"]})
+        assert r.status_code == 201, r.text
+        ctx = desk.ctx
+        dispatcher = Dispatcher(ctx.db, ctx.clock, ctx.settings, "s", ctx.allowed_networks)
+        yield desk, r.json()["id"], dispatcher
+
+
+def _health(db: Database) -> tuple[Any, ...]:
+    """What a refused health change must leave as it was."""
+    with db.read() as conn:
+        hook = conn.execute(
+            select(webhooks.c.enabled, webhooks.c.consecutive_failures, webhooks.c.lagging_since)
+        ).one()
+        attempts = conn.execute(select(func.count()).select_from(delivery_attempts)).scalar()
+        states = conn.execute(
+            select(deliveries.c.status, deliveries.c.lease_owner).order_by(deliveries.c.sequence)
+        ).all()
+    return (tuple(hook), attempts, [tuple(s) for s in states])
+
+
+def test_a_refused_webhook_test_is_not_sent(database_url: str, db: Database) -> None:
+    with watched_webhook(database_url) as (desk, hook, _):
+        before = count_events(db)
+        fail_on_event(db, "webhook.test")
+        assert_failed(desk.post(f"/webhooks/{hook}/test", {}))
+        assert count_events(db) == before
+        drop_trigger(db, REFUSED.split()[1], "events")
+        assert desk.post(f"/webhooks/{hook}/test", {}).status_code == 202
+        assert desk.types(before) == ["webhook.test"]
+
+
+def test_a_refused_webhook_disabled_leaves_it_enabled(database_url: str, db: Database) -> None:
+    with watched_webhook(database_url) as (desk, hook, _):
+        before = count_events(db)
+        fail_on_event(db, "webhook.disabled")
+        assert_failed(desk.put(f"/webhooks/{hook}", {"enabled": False}))
+        assert desk.get(f"/webhooks/{hook}").json()["enabled"] is True
+        assert count_events(db) == before
+        drop_trigger(db, REFUSED.split()[1], "events")
+        assert desk.put(f"/webhooks/{hook}", {"enabled": False}).status_code == 204
+        assert desk.types(before) == ["webhook.disabled"]
+
+
+@pytest.mark.parametrize("refused", ["webhook.failing", "webhook.recovered", "webhook.disabled"])
+def test_a_refused_health_alert_takes_its_attempts_with_it(
+    database_url: str, db: Database, refused: str
+) -> None:
+    """The batch of attempts whose recording announces the change is not recorded (the
+    deliveries stay leased, to be sent again): nothing is half-kept."""
+    with watched_webhook(database_url) as (desk, _, dispatcher):
+        for n in range(6):
+            desk.post("/customers", {"firstName": f"C{n}", "email": f"c{n}@example.com"})
+        due, _ = dispatcher._claim({})
+        outcome = lambda i, code: dispatcher.result(due[i], Sent(desk.ctx.clock(), 1, code))  # noqa: E731
+        if refused != "webhook.failing":
+            dispatcher._record([outcome(i, 500) for i in range(4)])  # now failing
+        batch = {
+            "webhook.failing": [outcome(i, 500) for i in range(4)],
+            "webhook.recovered": [outcome(4, 200)],
+            "webhook.disabled": [outcome(4, 410)],
+        }[refused]
+        before, events_before = _health(db), count_events(db)
+        fail_on_event(db, refused)
+        with pytest.raises(Exception, match=REFUSED):
+            dispatcher._record(batch)
+        assert (_health(db), count_events(db)) == (before, events_before)
+        drop_trigger(db, REFUSED.split()[1], "events")
+        dispatcher._record(batch)
+        assert desk.types(events_before) == [refused]
+
+
+def test_a_refused_lagging_alert_takes_the_claim_with_it(database_url: str, db: Database) -> None:
+    with watched_webhook(database_url, webhook_lag_seconds=1) as (desk, _, dispatcher):
+        desk.post("/customers", {"firstName": "L", "email": "l@example.com"})
+        dispatcher._claim({})  # fanned out, leased; the clock moves a second a reading
+        before, events_before = _health(db), count_events(db)
+        fail_on_event(db, "webhook.lagging")
+        dispatcher._lag_checked = 0
+        with pytest.raises(Exception, match=REFUSED):
+            dispatcher._claim({})
+        assert (_health(db), count_events(db)) == (before, events_before)
+        drop_trigger(db, REFUSED.split()[1], "events")
+        dispatcher._lag_checked = 0
+        dispatcher._claim({})
+        assert desk.types(events_before) == ["webhook.lagging"]

@@ -22,6 +22,7 @@ from tests.integration.test_events_kit import Desk, desk_app, submit
 from tests.receiver import Receiver, running_receiver
 from tidings.db.engine import Database
 from tidings.db.schema import deliveries, delivery_attempts
+from tidings.events.outbox import transaction
 from tidings.webhooks.dispatcher import Dispatcher, DispatcherThread
 
 LOCAL = "127.0.0.0/8"
@@ -272,8 +273,8 @@ def test_a_webhook_deleted_mid_delivery_costs_the_others_nothing(
             store.Result(d.id, d.webhook_id, 1, now, 200, 1, "ok", None, None, None, True, False)
             for d in claimed
         ]
-        with db.write() as conn:
-            store.record(conn, results, now, "me")
+        with transaction(db, desk.ctx.clock) as tx:
+            store.record(tx, results, "me")
         with db.read() as conn:
             rows = conn.execute(select(deliveries.c.webhook_id, deliveries.c.status)).all()
     assert [tuple(r) for r in rows] == [(kept["id"], "delivered")]

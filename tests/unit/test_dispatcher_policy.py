@@ -92,3 +92,11 @@ def test_matching() -> None:
     assert not matches(["convo.created"], [5], "convo.created", "conversation", 6)
     assert matches(["customer.created"], [5], "customer.created", "customer", None)
     assert matches(["*"], [5], "operation.started", "operation", None)
+
+
+def test_a_test_event_reaches_only_the_webhook_it_tests() -> None:
+    kwargs = {"webhook_id": 7}
+    assert matches(["convo.created"], [], "webhook.test", "webhook", None, **kwargs, entity_id=7)
+    assert not matches(["*"], [], "webhook.test", "webhook", None, **kwargs, entity_id=8)
+    assert matches(["webhook.failing"], [5], "webhook.failing", "webhook", None, entity_id=8)
+    assert not matches(["convo.created"], [], "webhook.failing", "webhook", None, entity_id=7)

@@ -32,6 +32,8 @@ from tidings.config import Settings
 from tidings.events.catalog import ALL_EVENTS
 from tidings.operations.confirm import ids_digest
 from tidings.operations.runner import Runner
+from tidings.webhooks.dispatcher import Dispatcher
+from tidings.webhooks.sender import Sent
 
 with warnings.catch_warnings():
     # starlette.testclient warns at import when it falls back to httpx (not httpx2).
@@ -199,7 +201,13 @@ class Desk:
     def __init__(self, database_url: str) -> None:
         self.clock = Clock()
         self.settings = Settings(
-            database_url=database_url, api_key="k", run_workers=False, operation_chunk_size=1
+            database_url=database_url,
+            api_key="k",
+            run_workers=False,
+            run_dispatcher=False,
+            operation_chunk_size=1,
+            webhook_allowed_networks="127.0.0.0/8",
+            webhook_lag_seconds=1,
         )
         self.app = create_app(self.settings, self.clock)
         self.client = TestClient(self.app, headers=HEADERS)
@@ -331,7 +339,27 @@ def cause_every_event(d: Desk) -> dict[str, str]:
     d.run_operations()
     assert d.call("GET", f"/operations/{failed}", 200)["status"] == "failed"
     assert d.call("GET", f"/operations/{cancelled}", 200)["status"] == "cancelled"
+    cause_webhook_events(d)
     return ops
+
+
+def cause_webhook_events(d: Desk) -> None:
+    """Each ``webhook.*`` event: the API's test and disabling, and the dispatcher's health
+    changes, driven here one claim and one record at a time (nothing is sent)."""
+    hook = d.call("POST", "/webhooks", 201, {"url": "http://127.0.0.1:9/", "events": ["*"]})
+    d.call("POST", f"/webhooks/{hook['id']}/test", 202)
+    for n in range(5):
+        d.call("POST", "/customers", 201, {"firstName": f"W{n}", "email": f"w{n}@x.io"})
+    ctx = d.app.state.ctx
+    dispatcher = Dispatcher(ctx.db, d.clock, d.settings, "secret", ctx.allowed_networks)
+    due, _ = dispatcher._claim({})
+    assert len(due) == 6
+    refused = [Sent(d.clock(), 1, 500) for _ in due[:4]]
+    dispatcher._record([dispatcher.result(x, sent) for x, sent in zip(due, refused, strict=False)])
+    dispatcher._record([dispatcher.result(due[4], Sent(d.clock(), 1, 200))])
+    dispatcher._lag_checked = 0  # the clock has moved on: the failed ones are late
+    dispatcher._claim({})
+    d.call("PUT", f"/webhooks/{hook['id']}", 204, {"enabled": False})
 
 
 def test_every_event_payload_matches_its_schema(desk: Desk) -> None:

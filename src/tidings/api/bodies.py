@@ -163,6 +163,14 @@ _WEBHOOK: Schema = {
 }
 CREATE_WEBHOOK = body(_WEBHOOK, ["url", "events"])
 UPDATE_WEBHOOK = body(_WEBHOOK)
+REDELIVER = body(
+    {
+        "deliveryId": _STR,
+        "since": _STR,
+        "until": _STR,
+        "status": {"type": "array", "items": {"enum": ["failed", "skipped", "delivered"]}},
+    }
+)
 
 CREATE_OPERATION = body(
     {

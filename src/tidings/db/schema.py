@@ -279,6 +279,8 @@ webhooks = Table(
     Column("last_success_at", UTCDateTime(), nullable=True),
     Column("failing_since", UTCDateTime(), nullable=True),
     Column("consecutive_failures", Integer, nullable=False, default=0),
+    # Since when its oldest undelivered event has been older than the lag threshold.
+    Column("lagging_since", UTCDateTime(), nullable=True),
     Column("disabled_at", UTCDateTime(), nullable=True),
     Column("disabled_reason", Text, nullable=True),
     *_timestamps(),
@@ -308,6 +310,8 @@ deliveries = Table(
     UniqueConstraint("webhook_id", "sequence", name="uq_deliveries_webhook_sequence"),
     Index("ix_deliveries_due", "status", "next_attempt_at"),
     Index("ix_deliveries_event_seq", "event_seq"),
+    # A webhook's oldest pending delivery (lag), its failed ones since a time (replay).
+    Index("ix_deliveries_webhook_status", "webhook_id", "status", "created_at"),
 )
 
 # Every attempt of every delivery, pruned after ``TIDINGS_ATTEMPT_RETENTION_DAYS``.

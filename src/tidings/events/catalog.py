@@ -1,4 +1,7 @@
-"""Every event Tidings announces. FreeScout's twelve keep FreeScout's names and payloads."""
+"""Every event Tidings announces. FreeScout's twelve keep FreeScout's names and payloads.
+
+The ``webhook.*`` events are about delivery itself (a webhook's health, a test): their
+payload is the webhook as ``GET /api/webhooks/{id}`` shows it."""
 
 from __future__ import annotations
 
@@ -28,6 +31,11 @@ TIDINGS_EVENTS = (
     "operation.failed",
     "operation.cancelled",
     "operation.timed_out",
+    "webhook.test",
+    "webhook.failing",
+    "webhook.recovered",
+    "webhook.disabled",
+    "webhook.lagging",
 )
 
 ALL_EVENTS = FREESCOUT_EVENTS + TIDINGS_EVENTS

@@ -57,6 +57,11 @@ def read(conn: Connection, q: EventQuery) -> tuple[list[dict[str, Any]], int, bo
     return [event_json(r) for r in rows], cursor, more
 
 
+def get(conn: Connection, event_id: str) -> dict[str, Any]:
+    """One event as the log shows it."""
+    return event_json(conn.execute(select(events).where(events.c.id == event_id)).one())
+
+
 def newest_position(conn: Connection) -> int:
     """The position of the newest event this connection sees (0: none yet)."""
     return int(conn.execute(select(func.max(events.c.seq))).scalar() or 0)

@@ -1,4 +1,5 @@
-"""What each bulk action does to one chunk of conversations, through the desk services."""
+"""What each bulk action does to one chunk of its items, through the desk services: the
+items are conversations, but for ``redeliver``, a webhook's deliveries (by sequence)."""
 
 from __future__ import annotations
 
@@ -15,6 +16,7 @@ from tidings.desk.enums import CONVERSATION_STATUSES, FolderType, Status, parse
 from tidings.desk.snapshots import Snapshot
 from tidings.errors import InvalidInput
 from tidings.events.outbox import Tx
+from tidings.webhooks import store as deliveries
 
 # (tx, conversation ids, params, acting user) -> ids that changed
 ChunkAction = Callable[[Tx, Sequence[int], dict[str, Any], int | None], list[int]]
@@ -59,7 +61,22 @@ ACTIONS: dict[str, ChunkAction] = {
     "tag": lambda tx, ids, p, by: tags.set_tags(
         tx, ids, p["tags"], replace=p.get("replace", False)
     ),
+    "redeliver": lambda tx, ids, p, by: deliveries.requeue(
+        tx.conn, p["webhookId"], ids, p["status"], tx.now
+    ),
 }
+
+# What ``POST /api/operations`` accepts; a redelivery is asked of its webhook.
+BULK_ACTIONS = tuple(a for a in ACTIONS if a != "redeliver")
+
+
+def lock_items(
+    conn: Connection, action: str, params: dict[str, Any], ids: Sequence[int]
+) -> list[int]:
+    """Lock a chunk's items; those that still exist."""
+    if action == "redeliver":
+        return deliveries.lock_sequences(conn, params["webhookId"], ids)
+    return lifecycle.lock_ids(conn, ids)
 
 
 def still_selected(

@@ -14,17 +14,18 @@ from sqlalchemy import Connection
 
 from tidings.clock import isoformat
 from tidings.db import raw, wakeup
+from tidings.db.raw import Statement
 from tidings.desk import conversations as convos
 from tidings.desk import tags
 from tidings.desk import validate as v
 from tidings.desk.enums import CONVERSATION_STATUSES, FolderType, State, Status
 from tidings.desk.folders import FolderMap
-from tidings.desk.queries import ConversationFilter, Where, conversation_where
+from tidings.desk.queries import ConversationFilter, conversation_where
 from tidings.errors import ConfirmationRequired, InvalidInput, NotFound
 from tidings.events.outbox import Tx
 from tidings.ids import new_id
 from tidings.operations import confirm, store
-from tidings.operations.actions import ACTIONS, DESTRUCTIVE, parse_params
+from tidings.operations.actions import BULK_ACTIONS, DESTRUCTIVE, parse_params
 from tidings.operations.model import Operation
 
 MAX_SELECTION = 1_000_000
@@ -32,21 +33,22 @@ MAX_SELECTION = 1_000_000
 
 @dataclass(frozen=True)
 class Selection:
-    """The conversations an operation covers: a list the client gave, or a filter.
+    """The items an operation covers (conversations; a redelivery's deliveries): a list
+    the client gave, or the statement that selects them.
 
-    A filter stays a ``WHERE`` until the operation is queued, and is then frozen inside
-    the database: its ids never pass through this process (flat memory in N).
+    A statement stays a statement until the operation is queued, and is then frozen
+    inside the database: its ids never pass through this process (flat memory in N).
     """
 
     ids: list[int] | None
-    where: Where | None
+    matching: Statement | None  # SELECT id ... ORDER BY id LIMIT MAX_SELECTION + 1
     description: dict[str, Any]  # kept on the operation: ``{"filter": ...}`` or a count
 
     def summary(self, conn: Connection) -> tuple[int, str]:
         """How many conversations, and their ``ids_digest``, streamed."""
         if self.ids is not None:
             return len(self.ids), confirm.ids_digest(self.ids)
-        assert self.where is not None
+        assert self.matching is not None
         total = 0
 
         def counted(batches: Iterator[list[int]]) -> Iterator[list[int]]:
@@ -55,16 +57,14 @@ class Selection:
                 total += len(batch)
                 yield batch
 
-        # One more than allowed is enough to refuse a selection that is too large.
-        statement = store.matching_ids(self.where, MAX_SELECTION + 1)
-        digest = confirm.sorted_ids_digest(counted(raw.batches(conn, statement)))
+        digest = confirm.sorted_ids_digest(counted(raw.batches(conn, self.matching)))
         return total, digest
 
     def freeze(self, conn: Connection, op_id: str) -> int:
         if self.ids is not None:
             return store.freeze_ids(conn, op_id, self.ids)
-        assert self.where is not None
-        return store.freeze_matching(conn, op_id, self.where, MAX_SELECTION + 1)
+        assert self.matching is not None
+        return store.freeze_matching(conn, op_id, self.matching)
 
 
 @dataclass
@@ -81,8 +81,8 @@ class Request:
 
 def parse(conn: Connection, body: dict[str, Any]) -> Request:
     action = v.required_text(body, "action")
-    if action not in ACTIONS:
-        raise InvalidInput.field("action", f"`action` must be one of: {', '.join(ACTIONS)}")
+    if action not in BULK_ACTIONS:
+        raise InvalidInput.field("action", f"`action` must be one of: {', '.join(BULK_ACTIONS)}")
     by_user = v.integer(body, "byUser")
     if by_user is not None:
         convos.require_user(conn, by_user, "byUser")
@@ -123,8 +123,7 @@ def _select(
                 "filter", "`delete_mailbox` selects every conversation of `params.mailboxId`"
             )
         mailbox = params["mailboxId"]
-        where = conversation_where(ConversationFilter(mailbox_ids=[mailbox]), conn.dialect.name)
-        return Selection(None, where, {"filter": {"mailboxId": mailbox}})
+        return _matching(conn, ConversationFilter(mailbox_ids=[mailbox]), {"mailboxId": mailbox})
     if action == "empty_trash" and "conversationIds" in body:
         # Emptying the trash selects by folder; ids could name conversations elsewhere.
         raise InvalidInput.field("conversationIds", "`empty_trash` takes a `filter.mailboxId`")
@@ -168,7 +167,9 @@ def _select(
 
 
 def _matching(conn: Connection, cf: ConversationFilter, f: dict[str, Any]) -> Selection:
-    return Selection(None, conversation_where(cf, conn.dialect.name), {"filter": f})
+    # One more than allowed is enough to refuse a selection that is too large.
+    where = conversation_where(cf, conn.dialect.name)
+    return Selection(None, store.matching_ids(where, MAX_SELECTION + 1), {"filter": f})
 
 
 def dry_run(conn: Connection, req: Request, secret: str, now: datetime, ttl_seconds: int) -> Any:
@@ -216,6 +217,14 @@ def queue(tx: Tx, req: Request, secret: str) -> Operation:
     found = store.get(tx.conn, op_id)
     assert found is not None
     return found
+
+
+def redelivery(webhook_id: int, matching: Statement, described: dict[str, Any]) -> Request:
+    """``POST /api/webhooks/{id}/redeliver`` for a time range: a ``redeliver`` operation
+    over the webhook's deliveries that ``matching`` selects (by ``sequence``)."""
+    selection = Selection(None, matching, described)
+    params = {"webhookId": webhook_id, **described}
+    return Request("redeliver", selection, params, None, False, None, False, None)
 
 
 def delete_mailbox_request(

@@ -29,7 +29,6 @@ from tidings.config import Settings
 from tidings.db import retry
 from tidings.db.engine import Database
 from tidings.db.wakeup import Waiter
-from tidings.desk.lifecycle import lock_ids
 from tidings.desk.snapshots import Snapshot
 from tidings.events import log as event_log
 from tidings.events.outbox import Tx, transaction
@@ -136,7 +135,7 @@ class Runner:
         """The action on one chunk and its bookkeeping."""
         ids = [item.conversation_id for item in items]
         # Locked first: whatever changed them has committed before the checks below.
-        existing = set(lock_ids(tx.conn, ids))
+        existing = set(actions.lock_items(tx.conn, op.action, op.params, ids))
         present = actions.still_selected(
             tx.conn, op.action, op.params, [i for i in ids if i in existing]
         )

@@ -84,10 +84,9 @@ def freeze_ids(conn: Connection, op_id: str, ids: Sequence[int]) -> int:
     return len(ids)
 
 
-def freeze_matching(conn: Connection, op_id: str, where: Where, limit: int) -> int:
-    """Freeze the first ``limit`` conversations matching ``where``, in id order, inside the
+def freeze_matching(conn: Connection, op_id: str, matching: Statement) -> int:
+    """Freeze the ids ``matching`` selects (``SELECT id ...``), in id order, inside the
     database (no id passes through this process, so memory is flat in N); their count."""
-    matching = matching_ids(where, limit)
     count = raw.execute(
         conn,
         Statement(

@@ -14,7 +14,9 @@ One loop, in its own thread with its own asyncio loop (``DispatcherThread``), in
 3. **Record**: finished attempts are written in small batches (one transaction each): the
    attempt, the delivery's next attempt from the schedule (``schedule``), the webhook's
    health. A webhook that answers 410, or fails without a success for
-   ``TIDINGS_WEBHOOK_DISABLE_AFTER_DAYS``, is disabled; what it misses is kept.
+   ``TIDINGS_WEBHOOK_DISABLE_AFTER_DAYS``, is disabled; what it misses is kept. Changes
+   of health are announced in the same transaction (``webhook.failing``, ``.recovered``,
+   ``.disabled``, and ``.lagging``, checked once a second while claiming).
 
 It wakes within milliseconds of a commit: in-process through ``outbox.on_commit``, across
 processes through ``LISTEN tidings_events`` on PostgreSQL, and polls as a floor.
@@ -29,7 +31,7 @@ import socket
 import threading
 import time
 from collections import defaultdict
-from datetime import datetime, timedelta
+from datetime import timedelta
 
 import aiohttp
 import orjson
@@ -40,6 +42,7 @@ from tidings.db import retry
 from tidings.db.engine import Database
 from tidings.db.wakeup import EVENTS, Waiter
 from tidings.events import outbox
+from tidings.events.outbox import transaction
 from tidings.ids import new_id
 from tidings.webhooks import sender, signing, store
 from tidings.webhooks.schedule import DEFAULT_SCHEDULE, Attempt, Verdict, next_delay, parse_schedule
@@ -48,6 +51,7 @@ from tidings.webhooks.targets import Network
 logger = logging.getLogger("tidings.webhooks")
 
 CLAIM_BATCH = 500
+LAG_CHECK_EVERY_SECONDS = 1.0
 PRUNE_BATCH = 5000
 PRUNE_EVERY_SECONDS = 3600.0
 RECORD_BATCH = 200
@@ -77,6 +81,7 @@ class Dispatcher:
         self._results: list[store.Result] = []
         self._waiter: Waiter | None = None
         self._caps: dict[int, int] = {}  # each webhook's maxConcurrency, as last claimed
+        self._lag_checked = 0.0  # time.monotonic() of the last lag check
 
     # --- the loop ----------------------------------------------------------------------
 
@@ -113,11 +118,14 @@ class Dispatcher:
             # recorded; deliveries not yet sent keep their lease until it runs out.
 
     def _claim(self, in_flight: dict[int, int]) -> tuple[list[store.Due], dict[int, int]]:
-        with self.db.write() as conn:
-            now = self.clock()  # once the transaction holds the lock: leases start now
+        with transaction(self.db, self.clock) as tx:
+            conn, now = tx.conn, tx.now  # the transaction holds the lock: leases start now
             store.fan_out(conn, now)
             for webhook_id in store.failing_too_long(conn, now, self._disable_after):
-                store.disable(conn, webhook_id, now, "failing without a success too long")
+                store.disable(tx, webhook_id, "failing without a success too long")
+            if time.monotonic() - self._lag_checked >= LAG_CHECK_EVERY_SECONDS:
+                self._lag_checked = time.monotonic()
+                store.check_lag(tx, timedelta(seconds=self.settings.webhook_lag_seconds))
             caps = store.concurrency_caps(conn)
             full = [w for w, n in in_flight.items() if n >= caps.get(w, 0)]
             # No more than there is room for: claiming more, to give most of it back at
@@ -237,9 +245,8 @@ class Dispatcher:
         attempt = 1
         while True:
             try:
-                with self.db.write() as conn:
-                    now: datetime = self.clock()
-                    store.record(conn, batch, now, self.owner)
+                with transaction(self.db, self.clock) as tx:
+                    store.record(tx, batch, self.owner)
                 return
             except Exception as exc:
                 pause = retry.delay(attempt, exc)

@@ -19,11 +19,15 @@ from sqlalchemy import Connection, and_, delete, exists, func, insert, or_, sele
 from sqlalchemy.orm import aliased
 
 from tidings.clock import isoformat
+from tidings.db import raw
+from tidings.db.raw import Statement
 from tidings.db.schema import deliveries, delivery_attempts, events, webhooks
 from tidings.events import payloads
+from tidings.events.outbox import Tx
 from tidings.ids import new_ids
 from tidings.webhooks.matching import matches
 from tidings.webhooks.signing import live_secrets
+from tidings.webhooks.subscriptions import FAILING_AFTER, announce
 
 PENDING, DELIVERED, FAILED, SKIPPED = "pending", "delivered", "failed", "skipped"
 FAN_OUT_BATCH = 1000
@@ -43,6 +47,7 @@ def fan_out(conn: Connection, now: datetime, limit: int = FAN_OUT_BATCH) -> int:
                 events.c.seq,
                 events.c.type,
                 events.c.entity_type,
+                events.c.entity_id,
                 events.c.mailbox_id,
                 events.c.conversation_id,
             )
@@ -55,7 +60,15 @@ def fan_out(conn: Connection, now: datetime, limit: int = FAN_OUT_BATCH) -> int:
         wanted = [
             e
             for e in found
-            if matches(hook.events, hook.mailboxes, e.type, e.entity_type, e.mailbox_id)
+            if matches(
+                hook.events,
+                hook.mailboxes,
+                e.type,
+                e.entity_type,
+                e.mailbox_id,
+                webhook_id=hook.id,
+                entity_id=e.entity_id,
+            )
         ]
         status = PENDING if hook.enabled else SKIPPED
         rows = [
@@ -243,10 +256,13 @@ class Result:
     gone: bool  # 410: disable the webhook
 
 
-def record(conn: Connection, results: Sequence[Result], now: datetime, owner: str) -> None:
-    """Store the attempts, move each delivery on, and keep each webhook's health. Only
-    deliveries this dispatcher still holds count: one whose webhook was deleted meanwhile is
-    gone, and one skipped meanwhile (its webhook disabled) stays skipped."""
+def record(tx: Tx, results: Sequence[Result], owner: str) -> None:
+    """Store the attempts, move each delivery on, and keep each webhook's health, announcing
+    its changes (``webhook.failing``, ``webhook.recovered``, ``webhook.disabled``) in the
+    same transaction. Only deliveries this dispatcher still holds count: one whose webhook
+    was deleted meanwhile is gone, and one skipped meanwhile (its webhook disabled) stays
+    skipped."""
+    conn, now = tx.conn, tx.now
     held = set(
         conn.execute(
             select(deliveries.c.id).where(
@@ -313,44 +329,160 @@ def record(conn: Connection, results: Sequence[Result], now: datetime, owner: st
         )
     for webhook_id in sorted({r.webhook_id for r in results}):  # one order: no deadlock
         mine = [r for r in results if r.webhook_id == webhook_id]
-        _health(conn, webhook_id, mine, now)
+        _health(tx, webhook_id, mine)
 
 
-def _health(conn: Connection, webhook_id: int, results: list[Result], now: datetime) -> None:
+def _health(tx: Tx, webhook_id: int, results: list[Result]) -> None:
+    before = tx.conn.execute(
+        select(webhooks.c.consecutive_failures).where(webhooks.c.id == webhook_id)
+    ).scalar()
+    if before is None:
+        return  # deleted meanwhile
     last = results[-1]
     error = None if last.delivered else (last.error or f"HTTP {last.status_code}")
     values: dict[str, Any] = {"last_run_time": last.started_at, "last_run_error": error}
+    # The failures since the last success in this batch.
+    streak = len(results) - max((n + 1 for n, r in enumerate(results) if r.delivered), default=0)
+    after = streak if any(r.delivered for r in results) else before + streak
+    values["consecutive_failures"] = after
+    if any(r.delivered for r in results):
+        values["last_success_at"] = tx.now
     if last.delivered:
-        values.update(last_success_at=now, failing_since=None, consecutive_failures=0)
-    else:
-        # The failures since the last success in this batch.
-        streak = len(results) - max(
-            (n + 1 for n, r in enumerate(results) if r.delivered), default=0
-        )
-        values["consecutive_failures"] = webhooks.c.consecutive_failures + streak
-    conn.execute(update(webhooks).where(webhooks.c.id == webhook_id).values(**values))
+        values["failing_since"] = None
+    tx.conn.execute(update(webhooks).where(webhooks.c.id == webhook_id).values(**values))
     if not last.delivered:
-        conn.execute(
+        tx.conn.execute(
             update(webhooks)
             .where(webhooks.c.id == webhook_id, webhooks.c.failing_since.is_(None))
-            .values(failing_since=now)
+            .values(failing_since=tx.now)
         )
+    if before < FAILING_AFTER <= after:
+        announce(tx, "webhook.failing", webhook_id)
+    elif before >= FAILING_AFTER > after:
+        announce(tx, "webhook.recovered", webhook_id)
     if last.gone:
-        disable(conn, webhook_id, now, "the receiver answered 410 Gone")
+        disable(tx, webhook_id, "the receiver answered 410 Gone")
 
 
-def disable(conn: Connection, webhook_id: int, now: datetime, reason: str) -> None:
-    """Stop delivering; what is pending is kept (skipped) for a replay."""
-    conn.execute(
+def disable(tx: Tx, webhook_id: int, reason: str) -> None:
+    """Stop delivering, and announce it; what is pending is kept (skipped) for a replay."""
+    stopped = tx.conn.execute(
         update(webhooks)
         .where(webhooks.c.id == webhook_id, webhooks.c.enabled.is_(True))
-        .values(enabled=False, disabled_at=now, disabled_reason=reason, updated_at=now)
-    )
-    conn.execute(
+        .values(enabled=False, disabled_at=tx.now, disabled_reason=reason, updated_at=tx.now)
+    ).rowcount
+    tx.conn.execute(
         update(deliveries)
         .where(deliveries.c.webhook_id == webhook_id, deliveries.c.status == PENDING)
         .values(status=SKIPPED, lease_owner=None, lease_until=None)
     )
+    if stopped:
+        announce(tx, "webhook.disabled", webhook_id)
+
+
+def check_lag(tx: Tx, threshold: timedelta) -> None:
+    """Mark the enabled webhooks whose oldest undelivered event committed more than
+    ``threshold`` ago, announcing ``webhook.lagging`` once when one starts to lag; and
+    unmark those that caught up."""
+    hooks = tx.conn.execute(
+        select(webhooks.c.id, webhooks.c.lagging_since).where(webhooks.c.enabled.is_(True))
+    ).all()
+    for hook in hooks:
+        oldest = tx.conn.execute(
+            select(events.c.created_at)
+            .select_from(deliveries.join(events, events.c.seq == deliveries.c.event_seq))
+            .where(deliveries.c.webhook_id == hook.id, deliveries.c.status == PENDING)
+            .order_by(deliveries.c.created_at)
+            .limit(1)
+        ).scalar()
+        lagging = oldest is not None and oldest < tx.now - threshold
+        if lagging == (hook.lagging_since is not None):
+            continue
+        since = tx.now if lagging else None
+        tx.conn.execute(
+            update(webhooks).where(webhooks.c.id == hook.id).values(lagging_since=since)
+        )
+        if lagging:
+            announce(tx, "webhook.lagging", hook.id)
+
+
+# --- redelivery ------------------------------------------------------------------------
+
+REDELIVERABLE = (FAILED, SKIPPED, DELIVERED)
+
+
+def redeliverable(
+    webhook_id: int,
+    statuses: Sequence[str],
+    since: datetime,
+    until: datetime | None,
+    limit: int,
+    dialect: str,
+) -> Statement:
+    """The sequences of a webhook's deliveries in ``statuses`` made in [since, until),
+    ascending: a redelivery operation's selection (``SELECT id ...``)."""
+    sql = (
+        "SELECT sequence AS id FROM deliveries WHERE webhook_id = ?"
+        f" AND status IN ({', '.join('?' * len(statuses))}) AND created_at >= ?"
+    )
+    params: list[Any] = [webhook_id, *statuses, raw.bind(since, dialect)]
+    if until is not None:
+        sql += " AND created_at < ?"
+        params.append(raw.bind(until, dialect))
+    return Statement(f"{sql} ORDER BY sequence LIMIT {int(limit)}", tuple(params))
+
+
+def lock_sequences(conn: Connection, webhook_id: int, sequences: Sequence[int]) -> list[int]:
+    """Of a webhook's delivery sequences, those that still exist, locked."""
+    query = select(deliveries.c.sequence).where(
+        deliveries.c.webhook_id == webhook_id, deliveries.c.sequence.in_(sequences)
+    )
+    if conn.dialect.name == "postgresql":
+        query = query.with_for_update()
+    return [int(n) for n in conn.execute(query.order_by(deliveries.c.sequence)).scalars()]
+
+
+def requeue(
+    conn: Connection,
+    webhook_id: int,
+    sequences: Sequence[int],
+    statuses: Sequence[str],
+    now: datetime,
+) -> list[int]:
+    """Make a webhook's deliveries in ``statuses`` due again now, with the whole retry
+    schedule ahead of them and the same ``webhook-id``; the sequences that were."""
+    found = [
+        int(n)
+        for n in conn.execute(
+            select(deliveries.c.sequence).where(
+                deliveries.c.webhook_id == webhook_id,
+                deliveries.c.sequence.in_(sequences),
+                deliveries.c.status.in_(statuses),
+            )
+        ).scalars()
+    ]
+    if found:
+        conn.execute(
+            update(deliveries)
+            .where(deliveries.c.webhook_id == webhook_id, deliveries.c.sequence.in_(found))
+            .values(
+                status=PENDING,
+                attempts=0,
+                next_attempt_at=now,
+                lease_owner=None,
+                lease_until=None,
+                finished_at=None,
+            )
+        )
+    return found
+
+
+def get_delivery(conn: Connection, webhook_id: int, delivery_id: str) -> dict[str, Any] | None:
+    """One delivery as the listing shows it."""
+    items = _deliveries_json(
+        conn, [deliveries.c.webhook_id == webhook_id, deliveries.c.id == delivery_id], 1, 0
+    )
+    return items[0] if items else None
 
 
 def failing_too_long(conn: Connection, now: datetime, window: timedelta) -> list[int]:
@@ -404,22 +536,28 @@ def list_deliveries(
         where.append(deliveries.c.created_at >= q.since)
     if q.until:
         where.append(deliveries.c.created_at < q.until)
-    base = select(deliveries, events.c.id.label("event_id"), events.c.type.label("event_type"))
-    base = base.join(events, events.c.seq == deliveries.c.event_seq, isouter=True).where(*where)
-    rows = conn.execute(
-        base.order_by(deliveries.c.sequence.desc()).limit(limit).offset(offset)
-    ).all()
     total = conn.execute(
         select(func.count())
         .select_from(deliveries.join(events, events.c.seq == deliveries.c.event_seq, isouter=True))
         .where(*where)
     ).scalar_one()
+    return _deliveries_json(conn, where, limit, offset), int(total)
+
+
+def _deliveries_json(
+    conn: Connection, where: list[Any], limit: int, offset: int
+) -> list[dict[str, Any]]:
+    base = select(deliveries, events.c.id.label("event_id"), events.c.type.label("event_type"))
+    base = base.join(events, events.c.seq == deliveries.c.event_seq, isouter=True).where(*where)
+    rows = conn.execute(
+        base.order_by(deliveries.c.sequence.desc()).limit(limit).offset(offset)
+    ).all()
     attempts: dict[str, list[dict[str, Any]]] = {r.id: [] for r in rows}
     if rows:
         for a in conn.execute(
             select(delivery_attempts)
             .where(delivery_attempts.c.delivery_id.in_(list(attempts)))
-            .order_by(delivery_attempts.c.number)
+            .order_by(delivery_attempts.c.id)  # a redelivery numbers its attempts anew
         ):
             attempts[a.delivery_id].append(
                 {
@@ -432,7 +570,7 @@ def list_deliveries(
                     "error": a.error,
                 }
             )
-    return [_delivery_json(r, attempts[r.id]) for r in rows], int(total)
+    return [_delivery_json(r, attempts[r.id]) for r in rows]
 
 
 def _delivery_json(r: Any, attempts: list[dict[str, Any]]) -> dict[str, Any]:

@@ -1,5 +1,7 @@
 """Webhook subscriptions: FreeScout's create and delete, and Tidings' list, get, update,
-enable/disable and secret rotation. Every statement about the ``webhooks`` table is here."""
+enable/disable, secret rotation and test; and the ``webhook.*`` events about them. Every
+statement about the ``webhooks`` table is here, but the health the dispatcher keeps
+(``store``)."""
 
 from __future__ import annotations
 
@@ -15,14 +17,15 @@ from tidings.clock import isoformat
 from tidings.db.rows import insert_returning_id
 from tidings.db.schema import mailboxes, webhooks
 from tidings.desk import validate as v
-from tidings.errors import InvalidInput, NotFound
+from tidings.errors import Conflict, InvalidInput, NotFound
 from tidings.events import log as event_log
-from tidings.events.outbox import Tx
-from tidings.webhooks.matching import ALL, known_events
+from tidings.events.outbox import PendingEvent, Tx
+from tidings.webhooks.matching import ALL, TEST, known_events
 from tidings.webhooks.targets import Network, refusal
 
 FORMATS = ("freescout", "envelope")
 MAX_CONCURRENCY = 100
+FAILING_AFTER = 4  # consecutive failures that make a webhook failing (``webhook.failing``)
 
 
 def new_secret() -> str:
@@ -91,6 +94,22 @@ def update_webhook(tx: Tx, webhook_id: int, body: dict[str, Any], allowed: list[
         tx.conn.execute(
             update(webhooks).where(webhooks.c.id == webhook_id).values(**values, updated_at=tx.now)
         )
+    if values.get("enabled") is False and row.enabled:
+        announce(tx, "webhook.disabled", webhook_id)
+
+
+def announce(tx: Tx, event_type: str, webhook_id: int) -> PendingEvent:
+    """A ``webhook.*`` event in ``tx``: the webhook as the API shows it now, never its
+    secret."""
+    payload = webhook_json(_row(tx.conn, webhook_id))
+    return tx.emit(event_type, payload, entity_type="webhook", entity_id=webhook_id)
+
+
+def send_test(tx: Tx, webhook_id: int) -> PendingEvent:
+    """A ``webhook.test`` event, delivered to this webhook only, like any other event."""
+    if not _row(tx.conn, webhook_id, lock=True).enabled:
+        raise Conflict(f"Webhook {webhook_id} is disabled: enable it first")
+    return announce(tx, TEST, webhook_id)
 
 
 def rotate_secret(tx: Tx, webhook_id: int, grace: timedelta) -> str:
@@ -146,6 +165,7 @@ def webhook_json(row: Any) -> dict[str, Any]:
             "consecutiveFailures": row.consecutive_failures,
             "failingSince": isoformat(row.failing_since),
             "lastSuccessAt": isoformat(row.last_success_at),
+            "laggingSince": isoformat(row.lagging_since),
             "disabledAt": isoformat(row.disabled_at),
             "disabledReason": row.disabled_reason,
         },
@@ -157,7 +177,7 @@ def webhook_json(row: Any) -> dict[str, Any]:
 def _health(row: Any) -> str:
     if not row.enabled:
         return "disabled"
-    return "failing" if row.consecutive_failures else "healthy"
+    return "failing" if row.consecutive_failures >= FAILING_AFTER else "healthy"
 
 
 def _row(conn: Connection, webhook_id: int, *, lock: bool = False) -> Any:

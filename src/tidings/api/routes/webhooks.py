@@ -1,4 +1,5 @@
-"""/api/webhooks: FreeScout's create and delete; Tidings' list, get, update and rotation."""
+"""/api/webhooks: FreeScout's create and delete; Tidings' list, get, update, rotation,
+deliveries, redelivery and test."""
 
 from __future__ import annotations
 
@@ -12,7 +13,9 @@ from tidings.api import bodies, params
 from tidings.api.context import Context, context, json_body, read_route
 from tidings.api.responses import JSON, created, no_content, page_of
 from tidings.desk import validate as v
-from tidings.errors import InvalidInput
+from tidings.errors import Conflict, InvalidInput, NotFound
+from tidings.events import log as event_log
+from tidings.operations import planning
 from tidings.webhooks import store, subscriptions
 
 router = APIRouter(tags=["webhooks"])
@@ -110,3 +113,64 @@ def delete_webhook(webhook_id: int, ctx: Context = Depends(context)) -> Response
     with ctx.change() as tx:
         subscriptions.delete_webhook(tx, webhook_id)
     return no_content()
+
+
+@router.post("/webhooks/{webhook_id}/test", status_code=202)
+def send_test(webhook_id: int, ctx: Context = Depends(context)) -> Response:
+    """Announce a ``webhook.test`` event that only this webhook receives, delivered like
+    any other; answers the event as ``/api/events`` shows it."""
+    with ctx.change() as tx:
+        event = subscriptions.send_test(tx, webhook_id)
+    with ctx.read() as conn:
+        return JSON(event_log.get(conn, event.id), status_code=202)
+
+
+@router.post("/webhooks/{webhook_id}/redeliver", status_code=202, openapi_extra=bodies.REDELIVER)
+def redeliver(
+    webhook_id: int,
+    body: dict[str, Any] = Depends(json_body),
+    ctx: Context = Depends(context),
+) -> Response:
+    """One delivery (``deliveryId``) again now, answered with the delivery; or every one in
+    ``status`` (default failed and skipped: what failed, and what was missed while the
+    webhook was disabled) made since ``since``, as a ``redeliver`` operation."""
+    if "deliveryId" in body and "since" in body:
+        raise InvalidInput.field("since", "Give either `deliveryId` or `since`, not both")
+    statuses = _statuses(body)
+    with ctx.change() as tx:
+        if not subscriptions.get_webhook(tx.conn, webhook_id)["enabled"]:
+            raise Conflict(f"Webhook {webhook_id} is disabled: enable it first")
+        if "deliveryId" in body:
+            delivery_id = v.required_text(body, "deliveryId")
+            found = store.get_delivery(tx.conn, webhook_id, delivery_id)
+            if found is None:
+                raise NotFound(f"Delivery {delivery_id} not found")
+            store.requeue(tx.conn, webhook_id, [found["sequence"]], store.REDELIVERABLE, tx.now)
+            return JSON(store.get_delivery(tx.conn, webhook_id, delivery_id), status_code=202)
+        since = v.date(v.required_text(body, "since"), "since")
+        until = v.date(body["until"], "until") if body.get("until") else None
+        described: dict[str, Any] = {"status": statuses, "since": body["since"]}
+        if until is not None:
+            described["until"] = body["until"]
+        matching = store.redeliverable(
+            webhook_id,
+            statuses,
+            since,
+            until,
+            planning.MAX_SELECTION + 1,
+            tx.conn.dialect.name,
+        )
+        op = planning.queue(tx, planning.redelivery(webhook_id, matching, described), ctx.secret)
+    ctx.wake_workers()
+    return JSON(op.to_json(), status_code=202, headers={"Resource-ID": op.id})
+
+
+def _statuses(body: dict[str, Any]) -> list[str]:
+    if "status" not in body:
+        return [store.FAILED, store.SKIPPED]
+    statuses = v.string_list(body, "status")
+    if not statuses or any(s not in store.REDELIVERABLE for s in statuses):
+        raise InvalidInput.field(
+            "status", f"`status` must list some of: {', '.join(store.REDELIVERABLE)}"
+        )
+    return list(dict.fromkeys(statuses))
