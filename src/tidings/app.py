@@ -18,6 +18,7 @@ from tidings.api.routes import (
     conversations,
     customers,
     mailboxes,
+    metrics,
     tags,
     users,
     webhooks,
@@ -111,6 +112,7 @@ def create_app(settings: Settings, clock: Clock = system_clock) -> FastAPI:
     # on every request (with one dependency instead of two: ~3% of a list page).
     for module in (*ROUTERS, events, operations):
         app.include_router(module.router, prefix="/api", dependencies=[Depends(authorize)])
+    metrics.install(app, ctx)
     errors.install(app)
     install_cors(app, settings.cors_hosts)
     return app

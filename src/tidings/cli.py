@@ -8,11 +8,12 @@ from typing import TYPE_CHECKING, Any
 
 import httpx
 import typer
-from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
+from tidings.cli_support import bar as _bar
+from tidings.cli_support import console
 from tidings.clock import system_clock
 from tidings.config import Settings
+from tidings.webhook_cli import webhooks_app
 
 if TYPE_CHECKING:
     from tidings.db.engine import Database
@@ -23,7 +24,7 @@ app = typer.Typer(
 )
 conversations_app = typer.Typer(help="Work on conversations through the API.", no_args_is_help=True)
 app.add_typer(conversations_app, name="conversations")
-console = Console(soft_wrap=True)
+app.add_typer(webhooks_app, name="webhooks")
 
 
 @app.command()
@@ -54,7 +55,11 @@ def serve(
 
 
 @app.command()
-def worker() -> None:
+def worker(
+    metrics_port: int | None = typer.Option(
+        None, help="Serve Prometheus metrics at http://127.0.0.1:PORT/metrics (no API key)."
+    ),
+) -> None:
     """Run only the operation worker (scale-out on PostgreSQL: run as many as you like)."""
     from tidings.app import build_context, dispatcher_thread
     from tidings.operations.runner import WorkerThread
@@ -64,6 +69,14 @@ def worker() -> None:
     thread = WorkerThread(ctx.db, ctx.clock, settings)
     dispatcher = dispatcher_thread(ctx)
     console.print(f"Worker {thread.runner.owner} running on {settings.database_url}")
+    if metrics_port:
+        from prometheus_client import start_http_server
+
+        from tidings.webhooks.metrics import registry
+
+        # Loopback only, and no key: whoever can reach it is on this host.
+        start_http_server(metrics_port, "127.0.0.1", registry(ctx.db, ctx.clock))
+        console.print(f"Metrics at http://127.0.0.1:{metrics_port}/metrics")
     thread.start()
     if dispatcher:
         dispatcher.start()
@@ -145,18 +158,6 @@ def _print_stored(value: Callable[[Database, Settings], str]) -> None:
     upgrade(db)
     typer.echo(value(db, settings))
     db.dispose()
-
-
-def _bar(label: str, total: int) -> Any:
-    from contextlib import contextmanager
-
-    @contextmanager
-    def bar() -> Any:
-        columns = (TextColumn(label), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
-        with Progress(*columns, console=console) as progress:
-            yield progress, progress.add_task(label, total=total)
-
-    return bar()
 
 
 @conversations_app.command("bulk")

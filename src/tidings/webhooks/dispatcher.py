@@ -2,29 +2,34 @@
 retried, isolated per endpoint.
 
 One loop, in its own thread with its own asyncio loop (``DispatcherThread``), inside
-``tidings serve`` or alone as ``tidings worker``:
+``tidings serve`` or alone as ``tidings worker``, turn after turn:
 
-1. **Claim** (one write transaction, ``store.fan_out`` then ``store.claim``): new events
-   become deliveries, and due deliveries are taken under a lease, so that several workers on
-   PostgreSQL share them (``SKIP LOCKED``) and a dead worker's deliveries are taken again
-   once its lease runs out. Endpoints at their concurrency cap are left out of the claim,
-   so a slow or dead endpoint never fills the batch that the others wait on.
+1. **Record and claim** (one write transaction, ``_turn``): the attempts that finished
+   since the last turn are stored, each delivery moved on by the schedule (``schedule``)
+   and each webhook's health kept; new events become deliveries (``store.fan_out``); due
+   deliveries are taken under a lease, so that several workers on PostgreSQL share them
+   (``SKIP LOCKED``) and a dead worker's deliveries are taken again once its lease runs
+   out. Endpoints at their concurrency cap are left out of the claim, so a slow or dead
+   endpoint never fills the batch that the others wait on.
 2. **Send**: each delivery is its own task, signed (``signing``) and posted over one
-   keep-alive session (``sender``); tasks finish independently.
-3. **Record**: finished attempts are written in small batches (one transaction each): the
-   attempt, the delivery's next attempt from the schedule (``schedule``), the webhook's
-   health. A webhook that answers 410, or fails without a success for
-   ``TIDINGS_WEBHOOK_DISABLE_AFTER_DAYS``, is disabled; what it misses is kept. Changes
-   of health are announced in the same transaction (``webhook.failing``, ``.recovered``,
-   ``.disabled``, and ``.lagging``, checked once a second while claiming).
+   keep-alive session (``sender``); tasks finish independently, and their results wait
+   for the next turn.
 
-It wakes within milliseconds of a commit: in-process through ``outbox.on_commit``, across
-processes through ``LISTEN tidings_events`` on PostgreSQL, and polls as a floor.
+A webhook that answers 410, or fails without a success for
+``TIDINGS_WEBHOOK_DISABLE_AFTER_DAYS``, is disabled; what it misses is kept. Changes of
+health are announced in the same transaction (``webhook.failing``, ``.recovered``,
+``.disabled``, and ``.lagging``, checked once a second).
+
+A turn starts at once while there was something to claim, when half of a webhook's slots
+are free again, and on a commit: in-process through ``outbox.on_commit``, across
+processes through ``LISTEN tidings_events`` on PostgreSQL or SQLite's ``data_version``
+(``db.wakeup``); a short poll is the floor.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import os
 import socket
@@ -42,9 +47,9 @@ from tidings.db import retry
 from tidings.db.engine import Database
 from tidings.db.wakeup import EVENTS, Waiter
 from tidings.events import outbox
-from tidings.events.outbox import transaction
+from tidings.events.outbox import Tx, transaction
 from tidings.ids import new_id
-from tidings.webhooks import sender, signing, store
+from tidings.webhooks import metrics, sender, signing, store
 from tidings.webhooks.schedule import DEFAULT_SCHEDULE, Attempt, Verdict, next_delay, parse_schedule
 from tidings.webhooks.targets import Network
 
@@ -54,8 +59,6 @@ CLAIM_BATCH = 500
 LAG_CHECK_EVERY_SECONDS = 1.0
 PRUNE_BATCH = 5000
 PRUNE_EVERY_SECONDS = 3600.0
-RECORD_BATCH = 200
-RECORD_EVERY_SECONDS = 0.005
 
 
 class Dispatcher:
@@ -79,64 +82,115 @@ class Dispatcher:
         )
         self._in_flight: dict[int, int] = defaultdict(int)  # per webhook
         self._results: list[store.Result] = []
-        self._waiter: Waiter | None = None
+        self._wake = asyncio.Event()  # set to start the next turn at once
         self._caps: dict[int, int] = {}  # each webhook's maxConcurrency, as last claimed
         self._lag_checked = 0.0  # time.monotonic() of the last lag check
 
     # --- the loop ----------------------------------------------------------------------
 
     async def run(self, stopping: threading.Event, waiter: Waiter) -> None:
-        """Until ``stopping`` is set: claim, send, record; wait for work when idle."""
+        """Until ``stopping`` is set, turn after turn: record what finished and claim what
+        is due (one transaction), send; wait for a wake-up when there is nothing to claim."""
         client = sender.session(
             self.allowed,
             self.settings.webhook_connect_timeout_seconds,
             self.settings.webhook_timeout_seconds,
         )
-        self._waiter = waiter
+        self._wake = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        forwarding = threading.Thread(
+            target=self._forward_wakeups, args=(waiter, stopping, loop), daemon=True
+        )
+        forwarding.start()
+        poll = self.settings.webhook_poll_seconds
         async with client, asyncio.TaskGroup() as tasks:
-            tasks.create_task(self._recorder(stopping))
             last_prune = 0.0
             while not stopping.is_set():
                 if time.monotonic() - last_prune > PRUNE_EVERY_SECONDS:
                     last_prune = time.monotonic()
                     await asyncio.to_thread(self.prune_attempts)
+                self._wake.clear()
+                # Copies: the tasks change both while the turn runs in a thread.
+                results, self._results = self._results, []
                 try:
-                    # A copy: the tasks change the counts while the claim runs in a thread.
                     claimed, self._caps = await asyncio.to_thread(
-                        self._claim, dict(self._in_flight)
+                        self._turn, results, dict(self._in_flight)
                     )
                 except Exception:
-                    logger.exception("claiming deliveries failed")
+                    # Their leases run out, and the deliveries are sent again: at least once.
+                    logger.exception("recording %d attempts and claiming failed", len(results))
                     claimed = []
-                    await asyncio.sleep(self.settings.webhook_poll_seconds)
                 for due in claimed:
                     self._in_flight[due.webhook_id] += 1
                     tasks.create_task(self._deliver(client, due))
                 if not claimed:
-                    await asyncio.to_thread(waiter.wait, self.settings.webhook_poll_seconds)
-            # Stopping: the tasks in flight finish (bounded by the timeouts) and are
-            # recorded; deliveries not yet sent keep their lease until it runs out.
+                    with contextlib.suppress(TimeoutError):
+                        await asyncio.wait_for(self._wake.wait(), poll)
+            # Stopping: the tasks in flight finish (bounded by the timeouts); deliveries
+            # not yet sent keep their lease until it runs out.
+        if self._results:
+            await asyncio.to_thread(self._turn, self._results, None)
+        await asyncio.to_thread(forwarding.join)
+
+    def _forward_wakeups(
+        self, waiter: Waiter, stopping: threading.Event, loop: asyncio.AbstractEventLoop
+    ) -> None:
+        """Wake the loop on a commit (in this process, or a NOTIFY from another) or a poll."""
+        while not stopping.is_set():
+            waiter.wait(self.settings.webhook_poll_seconds)
+            if loop.is_closed():
+                return
+            loop.call_soon_threadsafe(self._wake.set)
+
+    def _turn(
+        self, results: list[store.Result], in_flight: dict[int, int] | None
+    ) -> tuple[list[store.Due], dict[int, int]]:
+        """One transaction: record ``results``, then (unless ``in_flight`` is None) fan
+        out, keep the webhooks' health, and claim what there is room for. Tried again on
+        a transient error (two dispatchers can deadlock on PostgreSQL)."""
+        attempt = 1
+        while True:
+            try:
+                with transaction(self.db, self.clock) as tx:
+                    if results:
+                        store.record(tx, results, self.owner)
+                    if in_flight is None:
+                        return [], self._caps
+                    return self._claim_in(tx, in_flight)
+            except Exception as exc:
+                pause = retry.delay(attempt, exc)
+                if pause is None:
+                    raise
+                time.sleep(pause)
+                attempt += 1
 
     def _claim(self, in_flight: dict[int, int]) -> tuple[list[store.Due], dict[int, int]]:
-        with transaction(self.db, self.clock) as tx:
-            conn, now = tx.conn, tx.now  # the transaction holds the lock: leases start now
-            store.fan_out(conn, now)
-            for webhook_id in store.failing_too_long(conn, now, self._disable_after):
-                store.disable(tx, webhook_id, "failing without a success too long")
-            if time.monotonic() - self._lag_checked >= LAG_CHECK_EVERY_SECONDS:
-                self._lag_checked = time.monotonic()
-                store.check_lag(tx, timedelta(seconds=self.settings.webhook_lag_seconds))
-            caps = store.concurrency_caps(conn)
-            full = [w for w, n in in_flight.items() if n >= caps.get(w, 0)]
-            # No more than there is room for: claiming more, to give most of it back at
-            # once, cost more than the sending.
-            room = sum(max(0, cap - in_flight.get(w, 0)) for w, cap in caps.items())
-            if room == 0:
-                return [], caps
-            limit = min(CLAIM_BATCH, room)
-            claimed = store.claim(conn, self.owner, now, self.lease, limit, exclude=full)
-            kept, extra = within_caps(claimed, caps, in_flight)
-            store.release(conn, [d.id for d in extra])
+        return self._turn([], in_flight)
+
+    def _record(self, batch: list[store.Result]) -> None:
+        self._turn(batch, None)
+
+    def _claim_in(
+        self, tx: Tx, in_flight: dict[int, int]
+    ) -> tuple[list[store.Due], dict[int, int]]:
+        conn, now = tx.conn, tx.now  # the transaction holds the lock: leases start now
+        store.fan_out(conn, now)
+        for webhook_id in store.failing_too_long(conn, now, self._disable_after):
+            store.disable(tx, webhook_id, "failing without a success too long")
+        if time.monotonic() - self._lag_checked >= LAG_CHECK_EVERY_SECONDS:
+            self._lag_checked = time.monotonic()
+            store.check_lag(tx, timedelta(seconds=self.settings.webhook_lag_seconds))
+        caps = store.concurrency_caps(conn)
+        full = [w for w, n in in_flight.items() if n >= caps.get(w, 0)]
+        # No more than there is room for: claiming more, to give most of it back at
+        # once, cost more than the sending.
+        room = sum(max(0, cap - in_flight.get(w, 0)) for w, cap in caps.items())
+        if room == 0:
+            return [], caps
+        limit = min(CLAIM_BATCH, room)
+        claimed = store.claim(conn, self.owner, now, self.lease, limit, exclude=full)
+        kept, extra = within_caps(claimed, caps, in_flight)
+        store.release(conn, [d.id for d in extra])
         return kept, caps
 
     def prune_attempts(self) -> int:
@@ -183,13 +237,16 @@ class Dispatcher:
             )
         try:
             self._results.append(self.result(due, sent))
+            metrics.attempt_recorded(
+                metrics.outcome(sent.status), metrics.commit_to_receipt(due.event_created_at, sent)
+            )
         finally:
             self._in_flight[due.webhook_id] -= 1
             # Claim again now rather than at the next poll, once half of the webhook's
             # slots are free: a claim per freed slot would cost a transaction a delivery.
             half = max(1, self._caps.get(due.webhook_id, 1) // 2)
-            if self._waiter is not None and self._in_flight[due.webhook_id] == half - 1:
-                self._waiter.set()
+            if self._in_flight[due.webhook_id] == half - 1:
+                self._wake.set()
 
     def body(self, due: store.Due) -> bytes:
         """FreeScout's body (the event's payload, byte for byte), or the envelope."""
@@ -224,36 +281,6 @@ class Dispatcher:
             delivered=attempt.verdict is Verdict.DELIVERED,
             gone=attempt.verdict is Verdict.GONE,
         )
-
-    # --- recording -----------------------------------------------------------------------
-
-    async def _recorder(self, stopping: threading.Event) -> None:
-        while not (stopping.is_set() and not self._results and not any(self._in_flight.values())):
-            if not self._results:
-                await asyncio.sleep(RECORD_EVERY_SECONDS)
-                continue
-            batch, self._results = self._results[:RECORD_BATCH], self._results[RECORD_BATCH:]
-            try:
-                await asyncio.to_thread(self._record, batch)
-            except Exception:
-                # Their leases run out, and the deliveries are sent again: at least once.
-                logger.exception("recording %d attempts failed", len(batch))
-
-    def _record(self, batch: list[store.Result]) -> None:
-        """One transaction, tried again on a transient error (two dispatchers' claims and
-        records can deadlock on PostgreSQL): a batch lost here is sent again."""
-        attempt = 1
-        while True:
-            try:
-                with transaction(self.db, self.clock) as tx:
-                    store.record(tx, batch, self.owner)
-                return
-            except Exception as exc:
-                pause = retry.delay(attempt, exc)
-                if pause is None:
-                    raise
-                time.sleep(pause)
-                attempt += 1
 
 
 def within_caps(

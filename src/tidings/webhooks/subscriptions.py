@@ -161,7 +161,7 @@ def webhook_json(row: Any) -> dict[str, Any]:
         "orderedDelivery": row.ordered,
         "maxConcurrency": row.max_concurrency,
         "health": {
-            "status": _health(row),
+            "status": health_status(row),
             "consecutiveFailures": row.consecutive_failures,
             "failingSince": isoformat(row.failing_since),
             "lastSuccessAt": isoformat(row.last_success_at),
@@ -174,7 +174,7 @@ def webhook_json(row: Any) -> dict[str, Any]:
     }
 
 
-def _health(row: Any) -> str:
+def health_status(row: Any) -> str:
     if not row.enabled:
         return "disabled"
     return "failing" if row.consecutive_failures >= FAILING_AFTER else "healthy"
