@@ -23,6 +23,14 @@ from sqlalchemy.pool import NullPool, StaticPool
 from tidings.config import normalize_database_url
 
 _WRITE = "tidings_write"
+# One lock per SQLite file, shared by every Database of this process that opens it.
+_writers: dict[str, threading.RLock] = {}
+_writers_guard = threading.Lock()
+
+
+def _sqlite_writer(url: str) -> threading.RLock:
+    with _writers_guard:
+        return _writers.setdefault(url, threading.RLock())
 
 
 class Database:
@@ -30,7 +38,7 @@ class Database:
         self.url = normalize_database_url(url)
         self.pool_size = pool_size
         self.engine = _make_engine(self.url, pool_size)
-        self._writer = threading.RLock() if self.is_sqlite else None
+        self._writer = _sqlite_writer(self.url) if self.is_sqlite else None
 
     @property
     def shared_with_other_processes(self) -> bool:
