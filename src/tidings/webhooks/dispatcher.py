@@ -35,7 +35,8 @@ import os
 import socket
 import threading
 import time
-from collections import defaultdict
+from collections import defaultdict, deque
+from collections.abc import Sequence
 from datetime import timedelta
 
 import aiohttp
@@ -56,6 +57,7 @@ from tidings.webhooks.targets import Network
 logger = logging.getLogger("tidings.webhooks")
 
 CLAIM_BATCH = 500
+HOLD = 2  # a dispatcher holds up to twice a webhook's cap: that many sending, as many waiting
 LAG_CHECK_EVERY_SECONDS = 1.0
 PRUNE_BATCH = 5000
 PRUNE_EVERY_SECONDS = 3600.0
@@ -76,11 +78,15 @@ class Dispatcher:
         self.schedule = (
             parse_schedule(settings.retry_schedule) if settings.retry_schedule else DEFAULT_SCHEDULE
         )
-        # Longer than any attempt, so a live dispatcher never loses a delivery it is sending.
+        # Longer than a held delivery waits for a slot and is then sent (each at most an
+        # attempt's timeout), so a live dispatcher never loses a delivery it holds.
         self.lease = timedelta(
-            seconds=max(settings.worker_lease_seconds, settings.webhook_timeout_seconds + 5)
+            seconds=max(
+                settings.worker_lease_seconds, HOLD * settings.webhook_timeout_seconds + 5
+            )
         )
         self._in_flight: dict[int, int] = defaultdict(int)  # per webhook
+        self._queued: dict[int, deque[store.Due]] = defaultdict(deque)  # claimed, not sent
         self._results: list[store.Result] = []
         self._wake = asyncio.Event()  # set to start the next turn at once
         self._caps: dict[int, int] = {}  # each webhook's maxConcurrency, as last claimed
@@ -103,7 +109,8 @@ class Dispatcher:
         )
         forwarding.start()
         poll = self.settings.webhook_poll_seconds
-        async with client, asyncio.TaskGroup() as tasks:
+        async with client, asyncio.TaskGroup() as self._tasks:
+            self._client = client
             last_prune = 0.0
             while not stopping.is_set():
                 if time.monotonic() - last_prune > PRUNE_EVERY_SECONDS:
@@ -113,24 +120,39 @@ class Dispatcher:
                 # Copies: the tasks change both while the turn runs in a thread.
                 results, self._results = self._results, []
                 try:
-                    claimed, self._caps = await asyncio.to_thread(
-                        self._turn, results, dict(self._in_flight)
-                    )
+                    claimed, self._caps = await asyncio.to_thread(self._turn, results, self._held())
                 except Exception:
                     # Their leases run out, and the deliveries are sent again: at least once.
                     logger.exception("recording %d attempts and claiming failed", len(results))
                     claimed = []
                 for due in claimed:
-                    self._in_flight[due.webhook_id] += 1
-                    tasks.create_task(self._deliver(client, due))
+                    self._queued[due.webhook_id].append(due)
+                for webhook_id in {due.webhook_id for due in claimed}:
+                    self._send_queued(webhook_id)
                 if not claimed:
                     with contextlib.suppress(TimeoutError):
                         await asyncio.wait_for(self._wake.wait(), poll)
-            # Stopping: the tasks in flight finish (bounded by the timeouts); deliveries
-            # not yet sent keep their lease until it runs out.
-        if self._results:
-            await asyncio.to_thread(self._turn, self._results, None)
+            # Stopping: the tasks in flight finish (bounded by the timeouts) and are
+            # recorded; the claimed ones not yet sent are given back.
+        unsent = [due.id for queue in self._queued.values() for due in queue]
+        self._queued.clear()
+        await asyncio.to_thread(self._turn, self._results, None, unsent)
         await asyncio.to_thread(forwarding.join)
+
+    def _held(self) -> dict[int, int]:
+        """Per webhook, the deliveries this dispatcher holds: sending, or claimed and
+        waiting for a free slot."""
+        held = defaultdict(int, self._in_flight)
+        for webhook_id, queue in self._queued.items():
+            held[webhook_id] += len(queue)
+        return dict(held)
+
+    def _send_queued(self, webhook_id: int) -> None:
+        """Start the webhook's claimed deliveries while it has free slots."""
+        queue, cap = self._queued[webhook_id], self._caps.get(webhook_id, 0)
+        while queue and self._in_flight[webhook_id] < cap:
+            self._in_flight[webhook_id] += 1
+            self._tasks.create_task(self._deliver(self._client, queue.popleft()))
 
     def _forward_wakeups(
         self, waiter: Waiter, stopping: threading.Event, loop: asyncio.AbstractEventLoop
@@ -143,20 +165,25 @@ class Dispatcher:
             loop.call_soon_threadsafe(self._wake.set)
 
     def _turn(
-        self, results: list[store.Result], in_flight: dict[int, int] | None
+        self,
+        results: list[store.Result],
+        held: dict[int, int] | None,
+        release: Sequence[str] = (),
     ) -> tuple[list[store.Due], dict[int, int]]:
-        """One transaction: record ``results``, then (unless ``in_flight`` is None) fan
-        out, keep the webhooks' health, and claim what there is room for. Tried again on
-        a transient error (two dispatchers can deadlock on PostgreSQL)."""
+        """One transaction: record ``results``, give back ``release``, then (unless
+        ``held`` is None) fan out, keep the webhooks' health, and claim what there is room
+        for. Tried again on a transient error (two dispatchers can deadlock on
+        PostgreSQL)."""
         attempt = 1
         while True:
             try:
                 with transaction(self.db, self.clock) as tx:
                     if results:
                         store.record(tx, results, self.owner)
-                    if in_flight is None:
+                    store.release(tx.conn, release)
+                    if held is None:
                         return [], self._caps
-                    return self._claim_in(tx, in_flight)
+                    return self._claim_in(tx, held)
             except Exception as exc:
                 pause = retry.delay(attempt, exc)
                 if pause is None:
@@ -164,15 +191,16 @@ class Dispatcher:
                 time.sleep(pause)
                 attempt += 1
 
-    def _claim(self, in_flight: dict[int, int]) -> tuple[list[store.Due], dict[int, int]]:
-        return self._turn([], in_flight)
+    def _claim(self, held: dict[int, int]) -> tuple[list[store.Due], dict[int, int]]:
+        return self._turn([], held)
 
     def _record(self, batch: list[store.Result]) -> None:
         self._turn(batch, None)
 
-    def _claim_in(
-        self, tx: Tx, in_flight: dict[int, int]
-    ) -> tuple[list[store.Due], dict[int, int]]:
+    def _claim_in(self, tx: Tx, held: dict[int, int]) -> tuple[list[store.Due], dict[int, int]]:
+        """Claim up to ``HOLD`` times each webhook's cap, less what it ``held`` already: a
+        slot freed by a finished delivery is refilled from what is held, at once, and a
+        turn takes a batch large enough to be worth its transaction."""
         conn, now = tx.conn, tx.now  # the transaction holds the lock: leases start now
         store.fan_out(conn, now)
         for webhook_id in store.failing_too_long(conn, now, self._disable_after):
@@ -181,15 +209,16 @@ class Dispatcher:
             self._lag_checked = time.monotonic()
             store.check_lag(tx, timedelta(seconds=self.settings.webhook_lag_seconds))
         caps = store.concurrency_caps(conn)
-        full = [w for w, n in in_flight.items() if n >= caps.get(w, 0)]
+        windows = {w: HOLD * cap for w, cap in caps.items()}
+        full = [w for w, n in held.items() if n >= windows.get(w, 0)]
         # No more than there is room for: claiming more, to give most of it back at
         # once, cost more than the sending.
-        room = sum(max(0, cap - in_flight.get(w, 0)) for w, cap in caps.items())
+        room = sum(max(0, window - held.get(w, 0)) for w, window in windows.items())
         if room == 0:
             return [], caps
         limit = min(CLAIM_BATCH, room)
         claimed = store.claim(conn, self.owner, now, self.lease, limit, exclude=full)
-        kept, extra = within_caps(claimed, caps, in_flight)
+        kept, extra = within_caps(claimed, windows, held)
         store.release(conn, [d.id for d in extra])
         return kept, caps
 
@@ -242,10 +271,11 @@ class Dispatcher:
             )
         finally:
             self._in_flight[due.webhook_id] -= 1
-            # Claim again now rather than at the next poll, once half of the webhook's
-            # slots are free: a claim per freed slot would cost a transaction a delivery.
-            half = max(1, self._caps.get(due.webhook_id, 1) // 2)
-            if self._in_flight[due.webhook_id] == half - 1:
+            self._send_queued(due.webhook_id)
+            # Claim again now rather than at the next poll, once the webhook holds no
+            # more than its cap: a claim per freed slot would cost a transaction a delivery.
+            held = self._in_flight[due.webhook_id] + len(self._queued[due.webhook_id])
+            if held == self._caps.get(due.webhook_id, 1):
                 self._wake.set()
 
     def body(self, due: store.Due) -> bytes:
