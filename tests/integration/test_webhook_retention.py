@@ -120,3 +120,44 @@ def test_old_attempts_are_pruned_in_batches(db: Database) -> None:
     with db.read() as conn:
         left = conn.execute(select(func.min(delivery_attempts.c.number))).scalar_one()
     assert left == 10
+
+
+def test_deliveries_that_ended_long_ago_are_pruned_with_their_attempts(db: Database) -> None:
+    """Delivered and failed ones finished before the cutoff, and skipped ones made before
+    it, go in batches; pending ones stay however old, and so do recent ones."""
+    _events(db, 6)
+    _webhook(db, enabled=True)
+    with db.write() as conn:
+        store.fan_out(conn, OLD)
+        rows = list(conn.execute(select(deliveries.c.id).order_by(deliveries.c.sequence)).scalars())
+        ended = {
+            rows[0]: ("delivered", OLD),
+            rows[1]: ("failed", OLD),
+            rows[2]: ("skipped", None),
+            rows[3]: ("delivered", NOW),  # recent
+            # rows[4], rows[5]: pending since OLD
+        }
+        for delivery_id, (status, finished) in ended.items():
+            conn.execute(
+                update(deliveries)
+                .where(deliveries.c.id == delivery_id)
+                .values(status=status, finished_at=finished)
+            )
+        conn.execute(
+            insert(delivery_attempts),
+            [{"delivery_id": d, "number": 1, "started_at": NOW, "latency_ms": 1} for d in rows],
+        )
+    cutoff = NOW - timedelta(days=30)
+    removed = []
+    while True:
+        with db.write() as conn:
+            count = store.prune_deliveries(conn, cutoff, batch=2)
+        removed.append(count)
+        if count < 2:
+            break
+    assert removed == [2, 1]
+    with db.read() as conn:
+        left = list(conn.execute(select(deliveries.c.id).order_by(deliveries.c.sequence)).scalars())
+        attempts = set(conn.execute(select(delivery_attempts.c.delivery_id)).scalars())
+    assert left == rows[3:]
+    assert attempts == set(rows[3:])

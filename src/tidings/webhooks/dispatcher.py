@@ -81,9 +81,7 @@ class Dispatcher:
         # Longer than a held delivery waits for a slot and is then sent (each at most an
         # attempt's timeout), so a live dispatcher never loses a delivery it holds.
         self.lease = timedelta(
-            seconds=max(
-                settings.worker_lease_seconds, HOLD * settings.webhook_timeout_seconds + 5
-            )
+            seconds=max(settings.worker_lease_seconds, HOLD * settings.webhook_timeout_seconds + 5)
         )
         self._in_flight: dict[int, int] = defaultdict(int)  # per webhook
         self._queued: dict[int, deque[store.Due]] = defaultdict(deque)  # claimed, not sent
@@ -223,20 +221,22 @@ class Dispatcher:
         return kept, caps
 
     def prune_attempts(self) -> int:
-        """Delete attempts older than ``TIDINGS_ATTEMPT_RETENTION_DAYS``, a batch a
-        transaction; how many."""
+        """Delete attempts, and deliveries that ended, older than
+        ``TIDINGS_ATTEMPT_RETENTION_DAYS``, a batch a transaction; how many rows."""
         cutoff = self.clock() - timedelta(days=self.settings.attempt_retention_days)
         pruned = 0
-        while True:
-            try:
-                with self.db.write() as conn:
-                    count = store.prune_attempts(conn, cutoff, PRUNE_BATCH)
-            except Exception:
-                logger.exception("pruning delivery attempts failed")
-                return pruned
-            pruned += count
-            if count < PRUNE_BATCH:
-                return pruned
+        for prune in (store.prune_attempts, store.prune_deliveries):
+            while True:
+                try:
+                    with self.db.write() as conn:
+                        count = prune(conn, cutoff, PRUNE_BATCH)
+                except Exception:
+                    logger.exception("pruning delivery history failed")
+                    return pruned
+                pruned += count
+                if count < PRUNE_BATCH:
+                    break
+        return pruned
 
     @property
     def _disable_after(self) -> timedelta:

@@ -263,15 +263,14 @@ def record(tx: Tx, results: Sequence[Result], owner: str) -> None:
     was deleted meanwhile is gone, and one skipped meanwhile (its webhook disabled) stays
     skipped."""
     conn, now = tx.conn, tx.now
-    held = set(
-        conn.execute(
-            select(deliveries.c.id).where(
-                deliveries.c.id.in_([r.delivery_id for r in results]),
-                deliveries.c.status == PENDING,
-                deliveries.c.lease_owner == owner,
-            )
-        ).scalars()
+    # By id alone, checked here: with the status in the WHERE, SQLite walks every pending
+    # delivery through ``ix_deliveries_due`` instead (50 us a delivery at 20,000 pending).
+    found = conn.execute(
+        select(deliveries.c.id, deliveries.c.status, deliveries.c.lease_owner).where(
+            deliveries.c.id.in_([r.delivery_id for r in results])
+        )
     )
+    held = {d.id for d in found if d.status == PENDING and d.lease_owner == owner}
     results = [r for r in results if r.delivery_id in held]
     if not results:
         return
@@ -509,6 +508,19 @@ def prune_attempts(conn: Connection, older_than: datetime, batch: int) -> int:
     if not ids:
         return 0
     return conn.execute(delete(delivery_attempts).where(delivery_attempts.c.id.in_(ids))).rowcount
+
+
+def prune_deliveries(conn: Connection, older_than: datetime, batch: int) -> int:
+    """Delete up to ``batch`` deliveries that ended (delivered, failed) or were skipped
+    before ``older_than``, with their attempts; how many. Pending ones always stay."""
+    ended = or_(
+        and_(deliveries.c.status.in_([DELIVERED, FAILED]), deliveries.c.finished_at < older_than),
+        and_(deliveries.c.status == SKIPPED, deliveries.c.created_at < older_than),
+    )
+    ids = list(conn.execute(select(deliveries.c.id).where(ended).limit(batch)).scalars())
+    if not ids:
+        return 0
+    return conn.execute(delete(deliveries).where(deliveries.c.id.in_(ids))).rowcount
 
 
 @dataclass(frozen=True, slots=True)
