@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
-from sqlalchemy import func, insert, select, update
+from sqlalchemy import delete, func, insert, select, update
 
 from tidings.db.engine import Database
 from tidings.db.schema import deliveries, delivery_attempts, events, webhooks
@@ -161,3 +161,21 @@ def test_deliveries_that_ended_long_ago_are_pruned_with_their_attempts(db: Datab
         attempts = set(conn.execute(select(delivery_attempts.c.delivery_id)).scalars())
     assert left == rows[3:]
     assert attempts == set(rows[3:])
+
+
+def test_a_replay_reaching_past_the_log_skips_what_was_pruned(db: Database) -> None:
+    """A delivery whose event is gone from the log cannot be sent: a replay leaves it out,
+    and one found pending anyway fails at its claim instead of being claimed forever."""
+    _events(db, 3)
+    hook = _webhook(db, enabled=True)
+    with db.write() as conn:
+        store.fan_out(conn, OLD)
+        conn.execute(update(deliveries).values(status="skipped"))
+        conn.execute(delete(events).where(events.c.seq == 1))
+        assert store.requeue(conn, hook, [1, 2, 3], ["skipped"], NOW) == [2, 3]
+        conn.execute(update(deliveries).where(deliveries.c.sequence == 1).values(status="pending"))
+        claimed = store.claim(conn, "me", NOW, timedelta(seconds=30), 10)
+        found = conn.execute(select(deliveries.c.sequence, deliveries.c.status))
+        states = {sequence: status for sequence, status in found}
+    assert [d.sequence for d in claimed] == [2, 3]
+    assert states == {1: "failed", 2: "pending", 3: "pending"}

@@ -217,6 +217,20 @@ def claim(
         .where(deliveries.c.id.in_(taken))
         .order_by(deliveries.c.sequence)
     ).all()
+    if gone := set(taken) - {r.id for r in rows}:
+        # Their events were pruned from the log (a replay reaching past the retention):
+        # nothing left to send, and never to be claimed again.
+        conn.execute(
+            update(deliveries)
+            .where(deliveries.c.id.in_(gone))
+            .values(
+                status=FAILED,
+                lease_owner=None,
+                lease_until=None,
+                last_error="the event is no longer in the log",
+                finished_at=now,
+            )
+        )
     return [_due(r, now) for r in rows]
 
 
@@ -423,6 +437,8 @@ def redeliverable(
     sql = (
         "SELECT sequence AS id FROM deliveries WHERE webhook_id = ?"
         f" AND status IN ({', '.join('?' * len(statuses))}) AND created_at >= ?"
+        # Only those whose event is still in the log: there is nothing else to send.
+        " AND EXISTS (SELECT 1 FROM events WHERE events.seq = deliveries.event_seq)"
     )
     params: list[Any] = [webhook_id, *statuses, raw.bind(since, dialect)]
     if until is not None:
@@ -457,6 +473,7 @@ def requeue(
                 deliveries.c.webhook_id == webhook_id,
                 deliveries.c.sequence.in_(sequences),
                 deliveries.c.status.in_(statuses),
+                exists().where(events.c.seq == deliveries.c.event_seq),
             )
         ).scalars()
     ]

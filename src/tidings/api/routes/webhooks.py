@@ -145,7 +145,10 @@ def redeliver(
             found = store.get_delivery(tx.conn, webhook_id, delivery_id)
             if found is None:
                 raise NotFound(f"Delivery {delivery_id} not found")
-            store.requeue(tx.conn, webhook_id, [found["sequence"]], store.REDELIVERABLE, tx.now)
+            seq = found["sequence"]
+            if not store.requeue(tx.conn, webhook_id, [seq], store.REDELIVERABLE, tx.now):
+                why = "is pending already" if found["status"] == store.PENDING else "has no event"
+                raise Conflict(f"Delivery {delivery_id} {why}: nothing to redeliver")
             return JSON(store.get_delivery(tx.conn, webhook_id, delivery_id), status_code=202)
         since = v.date(v.required_text(body, "since"), "since")
         until = v.date(body["until"], "until") if body.get("until") else None
