@@ -10,6 +10,7 @@ p99 commit-to-receipt at 840 ms). PostgreSQL uses READ COMMITTED and row locks.
 
 from __future__ import annotations
 
+import contextlib
 import sqlite3
 import threading
 from collections.abc import Iterator
@@ -56,18 +57,9 @@ class Database:
     @contextmanager
     def write(self) -> Iterator[Connection]:
         """One write transaction: committed when the block ends, rolled back on error."""
-        if self._writer is not None:
-            with self._writer, self._write() as conn:
-                yield conn
-        else:
-            with self._write() as conn:
-                yield conn
-
-    @contextmanager
-    def _write(self) -> Iterator[Connection]:
         with self.engine.connect() as conn:
             conn = conn.execution_options(**{_WRITE: True})
-            with conn.begin():
+            with self._writer or contextlib.nullcontext(), conn.begin():
                 yield conn
 
     @contextmanager
