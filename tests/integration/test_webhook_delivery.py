@@ -81,6 +81,9 @@ def test_deliveries_are_signed_and_carry_the_stored_payload(database_url: str) -
         assert headers["x-freescout-event"] == event["type"]
         assert headers["content-type"] == "application/json"
         assert headers["x-tidings-sequence"] == str(n)  # per webhook, no gaps
+        assert headers["x-tidings-webhook-id"] == str(hook["id"])
+        assert headers["x-tidings-event-id"] == event["id"]
+        assert headers["x-tidings-event-seq"] == str(event["seq"])
         assert headers["webhook-id"].startswith("msg_")
         assert abs(int(headers["webhook-timestamp"]) - _now()) < 60
         # The body is the event's data, byte for byte as the log serves it.

@@ -27,6 +27,9 @@ def _headers(secrets: list[str], timestamp: int = NOW) -> dict[str, str]:
         body=BODY,
         instance_secret="0123456789abcdef0123456789abcdef",
         secrets=secrets,
+        webhook_id=3,
+        event_id="evt_01M94XYZ",
+        event_seq=1234,
     )
 
 
@@ -78,6 +81,9 @@ def test_the_other_headers() -> None:
     assert headers["webhook-id"] == "msg_01M94ABC"
     assert headers["webhook-timestamp"] == str(NOW)
     assert headers["X-Tidings-Sequence"] == "42"
+    assert headers["X-Tidings-Webhook-Id"] == "3"
+    assert headers["X-Tidings-Event-Id"] == "evt_01M94XYZ"
+    assert headers["X-Tidings-Event-Seq"] == "1234"
 
 
 @pytest.mark.parametrize("secret", ["", "whsec_", "sk_abc", "whsec_not base64!"])

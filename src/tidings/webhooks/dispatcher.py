@@ -256,6 +256,9 @@ class Dispatcher:
                 body=body,
                 instance_secret=self.instance_secret,
                 secrets=due.secrets,
+                webhook_id=due.webhook_id,
+                event_id=due.event_id,
+                event_seq=due.event_seq,
             )
             sent = await sender.post(client, due.url, body, headers, self.allowed, self.clock)
         except Exception as exc:

@@ -81,8 +81,13 @@ def headers(
     body: bytes,
     instance_secret: str,
     secrets: Sequence[str],
+    webhook_id: int = 0,
+    event_id: str = "",
+    event_seq: int = 0,
 ) -> dict[str, str]:
-    """Every header a delivery carries besides ``Content-Type``."""
+    """Every header a delivery carries besides ``Content-Type``. The ``X-Tidings-*`` ones
+    let a receiver find a missed delivery's event in the log: which webhook, its delivery
+    counter, and the event's id and position."""
     return {
         "X-FreeScout-Event": event_type,
         "X-FreeScout-Signature": freescout_signature(body, instance_secret),
@@ -90,4 +95,7 @@ def headers(
         "webhook-timestamp": str(timestamp),
         "webhook-signature": standard_signatures(message_id, timestamp, body, secrets),
         "X-Tidings-Sequence": str(sequence),
+        "X-Tidings-Webhook-Id": str(webhook_id),
+        "X-Tidings-Event-Id": event_id,
+        "X-Tidings-Event-Seq": str(event_seq),
     }
