@@ -10,13 +10,14 @@ import anyio.to_thread
 from fastapi import Depends, FastAPI
 
 from tidings import __version__
-from tidings.api import errors
+from tidings.api import contract, errors
 from tidings.api.context import Context, authorize
 from tidings.api.cors import install_cors
 from tidings.api.routes import (
     attachments,
     conversations,
     customers,
+    index,
     mailboxes,
     metrics,
     tags,
@@ -113,6 +114,8 @@ def create_app(settings: Settings, clock: Clock = system_clock) -> FastAPI:
     for module in (*ROUTERS, events, operations):
         app.include_router(module.router, prefix="/api", dependencies=[Depends(authorize)])
     metrics.install(app, ctx)
+    index.install(app)  # GET / and GET /api, without the API key
     errors.install(app)
+    contract.install(app)
     install_cors(app, settings.cors_hosts)
     return app

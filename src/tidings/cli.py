@@ -1,18 +1,24 @@
-"""The ``tidings`` command."""
+"""The ``tidings`` command.
+
+Server commands (``serve``, ``worker``, ``migrate``, ...) open the database themselves;
+what they share is in ``tidings.cli_server``, imported only when one of them runs (it
+brings SQLAlchemy and uvicorn, which the client commands do without).
+"""
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
-import httpx
 import typer
+from rich.markup import escape
 
+from tidings import __version__
 from tidings.cli_support import bar as _bar
-from tidings.cli_support import console
+from tidings.cli_support import console, fail, options, run
 from tidings.clock import system_clock
 from tidings.config import Settings
+from tidings.conversation_cli import conversations_app
 from tidings.webhook_cli import webhooks_app
 
 if TYPE_CHECKING:
@@ -21,10 +27,33 @@ if TYPE_CHECKING:
 app = typer.Typer(
     help="Tidings: a FreeScout-compatible help desk whose events tell the truth.",
     no_args_is_help=True,
+    # A traceback's locals would print the settings: the API key, the database password.
+    pretty_exceptions_show_locals=False,
 )
-conversations_app = typer.Typer(help="Work on conversations through the API.", no_args_is_help=True)
 app.add_typer(conversations_app, name="conversations")
 app.add_typer(webhooks_app, name="webhooks")
+
+
+def _print_version(value: bool) -> None:
+    if value:
+        typer.echo(f"tidings {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _global_options(
+    debug: bool = typer.Option(
+        False, "--debug", help="Show the traceback of an unexpected error, not one line."
+    ),
+    version: bool = typer.Option(
+        False,
+        "--version",
+        callback=_print_version,
+        is_eager=True,
+        help="Print the version and exit.",
+    ),
+) -> None:
+    options.debug = debug
 
 
 @app.command()
@@ -37,21 +66,37 @@ def serve(
     """Run the API and the operation worker in one process (migrates the database first)."""
     import uvicorn
 
+    from tidings import cli_server as server
     from tidings.app import create_app
 
     settings = Settings()
     host = host or settings.host
-    port = port or settings.port
-    application = create_app(settings)
-    key = application.state.ctx.api_key
-    console.print(
-        f"Tidings is listening on [bold]http://{host}:{port}/api[/]"
-        f" (database {settings.database_url})"
-    )
-    console.print(
-        f"API key: [bold]{key}[/]   e.g. curl -H 'X-FreeScout-API-Key: {key}' http://{host}:{port}/api/mailboxes"
-    )
-    uvicorn.run(application, host=host, port=port, log_level="warning")
+    port = settings.port if port is None else port
+    server.log_to_stderr()
+    stop = server.StopSignal()
+    # Bound before the database is opened, so that a port in use is found at once.
+    sock = server.listening_socket(host, port)
+    with server.opening_database(settings.database_url):
+        application = create_app(settings)
+    if stop.received:
+        return
+    bracketed = f"[{host}]" if ":" in host else host  # an IPv6 address
+    address = f"http://{bracketed}:{sock.getsockname()[1]}"
+    key = escape(application.state.ctx.api_key)
+
+    def announce() -> None:
+        url = escape(server.masked_url(settings.database_url))
+        console.print(f"Tidings is listening on [bold]{address}/api[/] (database {url})")
+        console.print(
+            f"API key: [bold]{key}[/]   e.g. curl -H 'X-FreeScout-API-Key: {key}'"
+            f" {address}/api/mailboxes"
+        )
+
+    # On SIGTERM or SIGINT uvicorn stops gracefully (the lifespan stops the workers: the
+    # chunk in flight ends, the lease is given up), then raises the signal again, which
+    # ``stop`` takes: the command returns and exits 0.
+    config = uvicorn.Config(application, log_level="warning")
+    server.AnnouncingServer(config, announce).run(sockets=[sock])
 
 
 @app.command()
@@ -61,45 +106,56 @@ def worker(
     ),
 ) -> None:
     """Run only the operation worker (scale-out on PostgreSQL: run as many as you like)."""
+    from tidings import cli_server as server
     from tidings.app import build_context, dispatcher_thread
     from tidings.operations.runner import WorkerThread
 
     settings = Settings()
-    ctx = build_context(settings)
+    server.log_to_stderr()
+    stop = server.StopSignal()
+    with server.opening_database(settings.database_url):
+        ctx = build_context(settings)
     thread = WorkerThread(ctx.db, ctx.clock, settings)
     dispatcher = dispatcher_thread(ctx)
-    console.print(f"Worker {thread.runner.owner} running on {settings.database_url}")
+    url = server.masked_url(settings.database_url)
+    console.print(f"Worker {thread.runner.owner} running on {url}", markup=False)
     if metrics_port:
         from prometheus_client import start_http_server
 
         from tidings.webhooks.metrics import registry
 
         # Loopback only, and no key: whoever can reach it is on this host.
-        start_http_server(metrics_port, "127.0.0.1", registry(ctx.db, ctx.clock))
+        try:
+            start_http_server(metrics_port, "127.0.0.1", registry(ctx.db, ctx.clock))
+        except OSError as exc:
+            fail(server.bind_problem("127.0.0.1", metrics_port, exc, "--metrics-port"))
         console.print(f"Metrics at http://127.0.0.1:{metrics_port}/metrics")
     thread.start()
     if dispatcher:
         dispatcher.start()
-    try:
-        while True:
-            time.sleep(3600)
-    except KeyboardInterrupt:
-        thread.stop()
-        if dispatcher:
-            dispatcher.stop()
+    stop.wait()
+    console.print("Stopping: the chunk in flight ends and its operation is given back.")
+    thread.stop()
+    if dispatcher:
+        dispatcher.stop()
+    ctx.db.dispose()
+    console.print("Worker stopped.")
 
 
 @app.command()
 def migrate() -> None:
     """Create the database or bring it to the latest schema."""
+    from tidings import cli_server as server
     from tidings.db.engine import Database
     from tidings.db.migrate import upgrade
 
     settings = Settings()
-    db = Database(settings.database_url)
-    upgrade(db)
+    with server.opening_database(settings.database_url):
+        db = Database(settings.database_url)
+        upgrade(db)
     db.dispose()
-    console.print(f"Database {settings.database_url} is at the latest schema.")
+    url = server.masked_url(settings.database_url)
+    console.print(f"Database {url} is at the latest schema.", markup=False)
 
 
 @app.command()
@@ -107,13 +163,15 @@ def demo(
     conversations: int = typer.Option(2000, help="How many conversations to create."),
 ) -> None:
     """Load demo data (3 mailboxes, 5 agents, 200 customers, conversations) into an empty DB."""
+    from tidings import cli_server as server
     from tidings.db.engine import Database
     from tidings.db.migrate import upgrade
     from tidings.demo import is_empty, load
 
     settings = Settings()
-    db = Database(settings.database_url)
-    upgrade(db)
+    with server.opening_database(settings.database_url):
+        db = Database(settings.database_url)
+        upgrade(db)
     if not is_empty(db):
         console.print("The database already has data; demo data not loaded.")
         db.dispose()
@@ -150,98 +208,17 @@ def api_key_command() -> None:
 
 def _print_stored(value: Callable[[Database, Settings], str]) -> None:
     """Print ``value(db, settings)``, a key kept in the (migrated) database."""
+    from tidings import cli_server as server
     from tidings.db.engine import Database
     from tidings.db.migrate import upgrade
 
     settings = Settings()
-    db = Database(settings.database_url)
-    upgrade(db)
+    with server.opening_database(settings.database_url):
+        db = Database(settings.database_url)
+        upgrade(db)
     typer.echo(value(db, settings))
     db.dispose()
 
 
-@conversations_app.command("bulk")
-def bulk(
-    action: str = typer.Argument(
-        ..., help="delete, restore, delete_forever, empty_trash, status, assign, move or tag"
-    ),
-    ids: str = typer.Option(None, help="Comma-separated conversation ids."),
-    mailbox: int = typer.Option(None, help="Filter: mailbox id."),
-    folder: int = typer.Option(None, help="Filter: folder id."),
-    state: str = typer.Option(None, help="Filter: draft, published or deleted."),
-    status: str = typer.Option(None, help="Filter: active, pending, closed or spam."),
-    tag: str = typer.Option(None, help="Filter: tag name."),
-    by_user: int = typer.Option(None, "--by-user", help="The acting user id."),
-    param: list[str] = typer.Option(
-        [], help="Action parameter as key=value (status=closed, user=3, mailboxId=2, tags=a,b)."
-    ),
-    atomic: bool = typer.Option(False, help="All or nothing, in one transaction."),
-    timeout: int = typer.Option(None, help="Give up (timed_out) after this many seconds."),
-    yes: bool = typer.Option(False, "--yes", help="Confirm destructive actions without asking."),
-    url: str = typer.Option(
-        "http://127.0.0.1:8080", envvar="TIDINGS_URL", help="The Tidings server."
-    ),
-    key: str = typer.Option(None, "--api-key", envvar="TIDINGS_API_KEY", help="The API key."),
-) -> None:
-    """Run a bulk operation through the API and follow it with a live progress bar."""
-    body: dict[str, Any] = {"action": action, "atomic": atomic}
-    if ids:
-        body["conversationIds"] = [int(i) for i in ids.split(",") if i.strip()]
-    else:
-        found = {
-            "mailboxId": mailbox,
-            "folderId": folder,
-            "state": state,
-            "status": status,
-            "tag": tag,
-        }
-        body["filter"] = {k: v for k, v in found.items() if v is not None}
-    if by_user is not None:
-        body["byUser"] = by_user
-    if timeout is not None:
-        body["timeoutSeconds"] = timeout
-    body["params"] = _params(param)
-    client = httpx.Client(base_url=url, headers={"X-FreeScout-API-Key": key or ""}, timeout=60)
-    plan = _call(client, "POST", "/api/operations", {**body, "dryRun": True})
-    console.print(f"{action}: {plan['total']} conversation(s) selected.")
-    if "confirmToken" in plan:
-        if not yes and not typer.confirm("This destroys them for good. Continue?"):
-            raise typer.Exit(1)
-        body["confirmToken"] = plan["confirmToken"]
-    op = _call(client, "POST", "/api/operations", body)
-    with _bar(f"{action} {op['id']}", op["total"]) as (progress, task):
-        while op["status"] in ("queued", "running"):
-            time.sleep(0.3)
-            op = _call(client, "GET", f"/api/operations/{op['id']}", None)
-            progress.update(task, completed=op["processed"])
-    console.print(
-        f"Operation {op['id']} {op['status']}: {op['succeeded']} succeeded, {op['failed']} failed"
-        + (f", error: {op['error']}" if op.get("error") else "")
-    )
-    if op["status"] != "completed":
-        raise typer.Exit(1)
-
-
-def _params(pairs: list[str]) -> dict[str, Any]:
-    result: dict[str, Any] = {}
-    for pair in pairs:
-        key, _, value = pair.partition("=")
-        if key == "tags":
-            result[key] = [t for t in value.split(",") if t]
-        elif value.isdigit():
-            result[key] = int(value)
-        else:
-            result[key] = value
-    return result
-
-
-def _call(client: httpx.Client, method: str, path: str, body: Any) -> Any:
-    response = client.request(method, path, json=body)
-    if response.status_code >= 400:
-        console.print(f"[red]{response.status_code}[/] {response.text}")
-        raise typer.Exit(1)
-    return response.json()
-
-
 def main() -> None:
-    app()
+    run(app)

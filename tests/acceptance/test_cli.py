@@ -11,8 +11,11 @@ from pathlib import Path
 
 import httpx
 import pytest
+from sqlalchemy import make_url
 
+from tests.conftest import PG_ADMIN_URL
 from tests.helpers import free_port
+from tidings import __version__
 
 pytestmark = pytest.mark.acceptance
 
@@ -115,3 +118,162 @@ def test_help_explains_every_command() -> None:
     out = subprocess.run([TIDINGS, "--help"], capture_output=True, text=True, check=True).stdout
     for command in ("serve", "worker", "migrate", "demo", "api-key", "conversations"):
         assert command in out
+
+
+# --- errors for people ----------------------------------------------------------------
+
+
+def _run(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [TIDINGS, *args], capture_output=True, text=True, timeout=60, env=env, stdin=None
+    )
+
+
+def _one_error_line(done: subprocess.CompletedProcess[str], code: int = 1) -> str:
+    """The only line on stderr, with the exit code ``code`` and no traceback anywhere."""
+    assert done.returncode == code, done.stdout + done.stderr
+    assert "Traceback" not in done.stdout + done.stderr
+    [line] = done.stderr.splitlines()
+    assert line.startswith("error: ")
+    return line
+
+
+def test_version() -> None:
+    done = _run("--version")
+    assert done.returncode == 0
+    assert done.stdout == f"tidings {__version__}\n"
+
+
+# What the client commands say does not depend on the server's database: SQLite only.
+@pytest.mark.parametrize("backend", ["sqlite"])
+def test_client_errors_are_one_line_with_what_to_do(server: str) -> None:
+    [convo] = _seed(server, 1)
+    nowhere = f"http://127.0.0.1:{free_port()}"
+    line = _one_error_line(_cli(nowhere, "delete", "--ids", str(convo)))
+    assert line.startswith(f"error: cannot reach the Tidings server at {nowhere}")
+    assert "is `tidings serve` running there?" in line
+
+    wrong = subprocess.run(
+        [TIDINGS, "conversations", "bulk", "delete", "--ids", "1", "--url", server],
+        capture_output=True,
+        text=True,
+        env={**os.environ, "TIDINGS_API_KEY": "wrong"},
+    )
+    line = _one_error_line(wrong)
+    assert line.startswith("error: 401 Not Authorized (POST /api/operations): the API key")
+    assert "--api-key or TIDINGS_API_KEY" in line
+
+    env = {k: v for k, v in os.environ.items() if k != "TIDINGS_API_KEY"}
+    missing = _run("conversations", "bulk", "delete", "--ids", "1", "--url", server, env=env)
+    assert "no API key; give it with --api-key or TIDINGS_API_KEY" in _one_error_line(missing)
+
+    # A usage error: click's exit code 2, with the value and an example, no traceback.
+    bad = _cli(server, "delete", "--ids", "1,two")
+    assert bad.returncode == 2
+    assert "Traceback" not in bad.stdout + bad.stderr
+    assert "'two' is not a conversation id" in " ".join(bad.stderr.split())
+    assert _types(server).count("convo.deleted") == 0
+
+
+@pytest.mark.parametrize("backend", ["sqlite"])
+def test_dry_run_of_every_action_changes_nothing(server: str) -> None:
+    ids = _seed(server, 3)
+    ids_arg = ",".join(map(str, ids))
+    with _api(server) as api:
+        box = api.get("/api/mailboxes").json()["_embedded"]["mailboxes"][0]["id"]
+        before = api.get("/api/events?limit=1000").json()
+    runs = {
+        "delete": ["--ids", ids_arg],
+        "restore": ["--ids", ids_arg],
+        "delete_forever": ["--ids", ids_arg],
+        "empty_trash": ["--mailbox", str(box)],
+        "status": ["--ids", ids_arg, "--param", "status=closed", "--by-user", "1"],
+        "assign": ["--mailbox", str(box), "--param", "user=1", "--by-user", "1"],
+        "move": ["--ids", ids_arg, "--param", f"mailboxId={box}", "--by-user", "1"],
+        "tag": ["--ids", ids_arg, "--param", "tags=vip"],
+    }
+    for action, args in runs.items():
+        done = _cli(server, action, *args, "--dry-run")
+        assert done.returncode == 0, (action, done.stdout + done.stderr)
+        selected = 0 if action == "empty_trash" else 3  # nothing is in the trash
+        assert done.stdout == (
+            f"{action}: {selected} conversation(s) selected.\nDry run: nothing was changed.\n"
+        )
+    with _api(server) as api:
+        assert api.get("/api/events?limit=1000").json() == before
+        assert api.get("/api/operations").json()["page"]["totalElements"] == 0
+
+
+def test_a_bulk_run_says_which_conversations_failed_and_why(server: str) -> None:
+    ids = _seed(server, 3)
+    assert _cli(server, "delete", "--ids", str(ids[0])).returncode == 0
+
+    done = _cli(server, "delete", "--ids", f"{ids[0]},{ids[1]},999999,{ids[2]},999998")
+    assert done.returncode == 1, done.stdout + done.stderr
+    lines = done.stdout.splitlines()
+    assert lines[-3].endswith(" completed: 3 succeeded, 2 failed")
+    assert lines[-2:] == [
+        "2 missing (they no longer existed): 999999, 999998",
+        f"1 unchanged (already as asked, or no longer selected): {ids[0]}",
+    ]
+    assert _types(server).count("convo.deleted") == 3
+
+
+def test_settings_and_unexpected_errors_are_one_line_unless_debug(tmp_path: Path) -> None:
+    env = {**os.environ, "TIDINGS_PORT": "eighty"}
+    line = _one_error_line(_run("serve", env=env))
+    assert line.startswith("error: TIDINGS_PORT='eighty': Input should be a valid integer")
+
+    env = {**os.environ, "TIDINGS_DATABASE_URL": "mysql://tidings:pw@db/tidings"}
+    assert _one_error_line(_run("migrate", env=env)) == (
+        "error: TIDINGS_DATABASE_URL mysql://tidings:***@db/tidings is not a database URL"
+        " Tidings can use (Tidings runs on SQLite or PostgreSQL, not mysql): e.g."
+        " sqlite:///./tidings.db or postgresql://tidings:PASSWORD@HOST/tidings"
+    )
+
+    # What nobody foresaw: the exception in one line, its traceback with --debug.
+    (tmp_path / "tidings.db").write_text("not a database")
+    env = {**os.environ, "TIDINGS_DATABASE_URL": f"sqlite:///{tmp_path}/tidings.db"}
+    assert _one_error_line(_run("migrate", env=env)) == (
+        "error: DatabaseError: (sqlite3.DatabaseError) file is not a database (unexpected;"
+        " `tidings --debug ...` shows the traceback)"
+    )
+    debug = _run("--debug", "migrate", env=env)
+    assert debug.returncode == 1
+    assert "Traceback" in debug.stderr
+    assert "file is not a database" in debug.stderr
+
+
+def test_a_missing_database_is_one_line(tmp_path: Path) -> None:
+    """Each server command opens the database the same way: one of them per case."""
+    folder = tmp_path / "no" / "such"
+    cases = [
+        (
+            "serve",
+            f"sqlite:///{folder}/tidings.db",
+            f"error: cannot create the SQLite database {folder}/tidings.db: the directory"
+            f" {folder} does not exist; create it (`mkdir -p {folder}`)",
+        ),
+        (
+            "worker",
+            f"postgresql://tidings:pw@127.0.0.1:{free_port()}/tidings",
+            "error: cannot connect to PostgreSQL at 127.0.0.1:",
+        ),
+    ]
+    if PG_ADMIN_URL:
+        admin = make_url(PG_ADMIN_URL)
+        url = admin.set(database="tidings_nowhere", password="pw")
+        cases.append(
+            (
+                "migrate",
+                url.render_as_string(hide_password=False),
+                'error: PostgreSQL database "tidings_nowhere" does not exist on'
+                f" {admin.host}:{admin.port}: create it with `createdb -h {admin.host}"
+                f" -p {admin.port} -O {admin.username} tidings_nowhere`",
+            )
+        )
+    for command, url, expected in cases:
+        env = {**os.environ, "TIDINGS_DATABASE_URL": url, "TIDINGS_PORT": str(free_port())}
+        line = _one_error_line(_run(command, env=env))
+        assert line.startswith(expected), line
+        assert ":pw@" not in line

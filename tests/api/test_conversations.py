@@ -223,7 +223,12 @@ def _bad_creates(desk: Desk) -> list[tuple[dict[str, Any], str]]:
         ({**ok, "customer": {"id": 999}}, "customer.id"),
         ({**ok, "customer": {"id": "x"}}, "customer.id"),
         ({**ok, "customer": {"email": 5}}, "customer.email"),
-        ({**ok, "customer": {"email": "not-an-email"}}, "email"),
+        ({**ok, "customer": {"email": "not-an-email"}}, "customer.email"),
+        ({**ok, "customer": {"email": "n@example.com", "firstName": 5}}, "customer.firstName"),
+        (
+            {**ok, "customer": {"email": "n@example.com", "phones": [{}]}},
+            "customer.phones[0].value",
+        ),
         ({**ok, "threads": "hello"}, "threads"),
         ({**ok, "threads": []}, "threads"),
         ({**ok, "threads": {"type": "customer", "text": "x"}}, "threads"),

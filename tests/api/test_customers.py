@@ -156,17 +156,19 @@ def test_create_errors(
         ({"email": "no-at-sign"}, "email"),
         ({"email": "x" * 190 + "@example.com"}, "email"),
         ({"emails": "a@example.com"}, "emails"),
-        ({"emails": [{"value": "nope"}]}, "emails[0]"),
-        ({"emails": [{"type": "work"}]}, "emails[0]"),
+        ({"emails": [{"value": "nope"}]}, "emails[0].value"),
+        ({"emails": [{"type": "work"}]}, "emails[0].value"),
         ({"emails": [5]}, "emails[0]"),
-        ({"emails": [{"value": "y" * 190 + "@example.com"}]}, "emails[0]"),
+        ({"emails": ["nope"]}, "emails[0]"),
+        ({"emails": [{"value": "y" * 190 + "@example.com"}]}, "emails[0].value"),
         ({"emails": [{"value": "a@example.com", "type": "office"}]}, "emails[0].type"),
         ({"firstName": "A", "phone": 5}, "phone"),
         ({"firstName": "A", "phones": "555"}, "phones"),
         ({"firstName": "A", "phones": [{"value": 555}]}, "phones[0].value"),
         ({"firstName": "A", "phones": [{"value": "5", "type": "cell"}]}, "phones[0].type"),
         ({"firstName": "A", "socialProfiles": [{}]}, "socialProfiles[0].value"),
-        ({"firstName": "A", "websites": ["https://x.example"]}, "websites[0].value"),
+        ({"firstName": "A", "websites": ["https://x.example"]}, "websites[0]"),
+        ({"firstName": "A", "websites": [{"value": 5}]}, "websites[0].value"),
     ]
     for body, path in cases:
         with subtests.test(path=path, body=body):
@@ -290,16 +292,16 @@ def test_update_customer_errors_change_nothing(
     path = f"/api/customers/{customer['id']}"
     cases = [
         ({"emails": [desk.customer_email]}, "emails"),
-        ({"emails_add": [desk.customer_email]}, "emails"),
+        ({"emails_add": [desk.customer_email]}, "emails_add"),
         ({"emails": "new@example.com"}, "emails"),
         ({"emails": ["not-an-email"]}, "emails[0]"),
-        ({"emails_add": [{"value": 5}]}, "emails[0]"),
+        ({"emails_add": [{"value": 5}]}, "emails_add[0].value"),
         ({"firstName": "x" * 41}, "firstName"),
         ({"firstName": "Ok", "photoType": "bad"}, "photoType"),
         ({"phones": [{"value": "1", "type": "satellite"}]}, "phones[0].type"),
         ({"address": [1]}, "address"),
         # The first change is undone with the second's error.
-        ({"emails": ["x@example.com"], "emails_add": ["cleo@example.com"]}, "emails"),
+        ({"emails": ["x@example.com"], "emails_add": ["cleo@example.com"]}, "emails_add"),
     ]
     for body, error_path in cases:
         with subtests.test(path=error_path, body=body):

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import functools
 import hmac
+import logging
 from collections.abc import Callable, Coroutine, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -13,6 +14,7 @@ import orjson
 from fastapi import Request
 from sqlalchemy import Connection
 from starlette.concurrency import run_in_threadpool
+from starlette.requests import ClientDisconnect
 
 from tidings.clock import Clock
 from tidings.config import Settings
@@ -20,6 +22,8 @@ from tidings.db.engine import Database
 from tidings.errors import InvalidInput, NotAuthorized, PayloadTooLarge
 from tidings.events.outbox import Tx, transaction
 from tidings.webhooks.targets import Network
+
+log = logging.getLogger("tidings.api")
 
 
 @dataclass
@@ -92,11 +96,20 @@ async def read_body(request: Request, limit: int) -> bytes:
         raise PayloadTooLarge(f"Request body is larger than {limit} bytes")
     chunks: list[bytes] = []
     size = 0
-    async for chunk in request.stream():
-        size += len(chunk)
-        if size > limit:
-            raise PayloadTooLarge(f"Request body is larger than {limit} bytes")
-        chunks.append(chunk)
+    try:
+        async for chunk in request.stream():
+            size += len(chunk)
+            if size > limit:
+                raise PayloadTooLarge(f"Request body is larger than {limit} bytes")
+            chunks.append(chunk)
+    except ClientDisconnect:
+        # Nobody is left to answer, and nothing went wrong here: one line for the operator
+        # instead of a traceback; the 400 is never sent.
+        log.info(
+            "client went away after %d of %s body bytes: %s %s",
+            size, declared or "?", request.method, request.url.path,
+        )  # fmt: skip
+        raise InvalidInput.field("body", "The client went away before the body ended") from None
     body = b"".join(chunks)
     request._body = body  # let later readers of request.body() see the same bytes
     return body

@@ -10,6 +10,7 @@ from fastapi.exceptions import RequestValidationError
 from sqlalchemy.exc import DataError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import Response
+from starlette.routing import Match
 
 from tidings.api.responses import JSON
 from tidings.errors import (
@@ -63,6 +64,41 @@ def out_of_range(request: Request) -> TidingsError:
     return InvalidInput.field("body", "A value in the request is out of range")
 
 
+# Where FastAPI found a parameter, as FreeScout's ``source`` says it.
+_SOURCES = {"query": "query", "path": "path", "header": "header", "body": "JSON"}
+# Pydantic's error types for the parameter types routes declare, and what they expect.
+_EXPECTED = {
+    "int_parsing": "an integer",
+    "int_from_float": "an integer",
+    "bool_parsing": "a boolean",
+    "float_parsing": "a number",
+}
+
+
+def validation_error(error: Any) -> FieldError:
+    """One of FastAPI's parameter errors as a FreeScout field error, named the way the
+    desk's own readers name theirs (``source: "query"`` for ``?page=x``)."""
+    where, *rest = error["loc"]
+    path = ".".join(str(p) for p in rest) or "body"
+    expected = _EXPECTED.get(error["type"])
+    message = f"`{path}` must be {expected}" if expected else str(error["msg"])
+    return FieldError(path, message, _SOURCES.get(str(where), "JSON"))
+
+
+_METHODS = ("DELETE", "GET", "HEAD", "OPTIONS", "PATCH", "POST", "PUT")
+
+
+def allowed_methods(request: Request) -> str:
+    """RFC 9110's ``Allow`` for a 405: every method of the path (Starlette would name
+    only the first route's, and FastAPI makes one route per method)."""
+    routes = request.app.router.routes
+    return ", ".join(
+        method
+        for method in _METHODS
+        if any(r.matches({**request.scope, "method": method})[0] is Match.FULL for r in routes)
+    )
+
+
 def install(app: FastAPI) -> None:
     @app.exception_handler(TidingsError)
     async def _tidings(_: Request, exc: TidingsError) -> Response:
@@ -70,16 +106,14 @@ def install(app: FastAPI) -> None:
 
     @app.exception_handler(RequestValidationError)
     async def _validation(_: Request, exc: RequestValidationError) -> Response:
-        errors = [
-            FieldError(".".join(str(p) for p in e["loc"][1:]) or "body", str(e["msg"]), "JSON")
-            for e in exc.errors()
-        ]
-        return error_response(InvalidInput(errors=errors))
+        return error_response(InvalidInput(errors=[validation_error(e) for e in exc.errors()]))
 
     @app.exception_handler(StarletteHTTPException)
-    async def _http(_: Request, exc: StarletteHTTPException) -> Response:
+    async def _http(request: Request, exc: StarletteHTTPException) -> Response:
         if exc.status_code == 405:
-            return error_response(MethodNotAllowed())
+            answer = error_response(MethodNotAllowed())
+            answer.headers["Allow"] = allowed_methods(request)
+            return answer
         if exc.status_code == 404:
             return error_response(NotFound())
         err = TidingsError(str(exc.detail))

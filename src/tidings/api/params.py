@@ -1,4 +1,4 @@
-"""Query-string readers shared by the list endpoints."""
+"""Query-string readers shared by the list endpoints; their errors have ``source: "query"``."""
 
 from __future__ import annotations
 
@@ -14,6 +14,11 @@ from tidings.errors import InvalidInput
 INT64 = 2**63 - 1
 
 
+def invalid(name: str, message: str) -> InvalidInput:
+    """FreeScout's 400 for the query parameter ``name``."""
+    return InvalidInput.field(name, message, "query")
+
+
 def integer(query: Mapping[str, str], name: str, *, empty_ok: bool = True) -> int | None:
     """An integer query parameter; 400 for anything that is not a 64-bit integer."""
     raw = query.get(name)
@@ -22,9 +27,9 @@ def integer(query: Mapping[str, str], name: str, *, empty_ok: bool = True) -> in
     try:
         value = int(raw.strip())
     except ValueError:
-        raise InvalidInput.field(name, f"`{name}` must be an integer") from None
+        raise invalid(name, f"`{name}` must be an integer") from None
     if not -INT64 - 1 <= value <= INT64:
-        raise InvalidInput.field(name, f"`{name}` is out of range")
+        raise invalid(name, f"`{name}` is out of range")
     return value
 
 
@@ -52,11 +57,11 @@ def page(number: int | None, size: int | None, max_size: int) -> Page:
     number = 1 if number is None else number
     size = 50 if size is None else size
     if number < 1:
-        raise InvalidInput.field("page", "`page` must be 1 or more")
+        raise invalid("page", "`page` must be 1 or more")
     if size < 1 or size > max_size:
-        raise InvalidInput.field("pageSize", f"`pageSize` must be between 1 and {max_size}")
-    if (number - 1) * size > 2**63 - 1:  # the offset must fit the database's 64 bits
-        raise InvalidInput.field("page", "`page` is out of range")
+        raise invalid("pageSize", f"`pageSize` must be between 1 and {max_size}")
+    if number > INT64:
+        raise invalid("page", "`page` is out of range")
     return Page(number, size)
 
 
@@ -66,11 +71,9 @@ def id_list(value: str | None, name: str) -> list[int] | None:
     try:
         ids = [int(part) for part in value.split(",") if part.strip()]
     except ValueError:
-        raise InvalidInput.field(
-            name, f"`{name}` must be an id or a comma-separated list of ids"
-        ) from None
+        raise invalid(name, f"`{name}` must be an id or a comma-separated list of ids") from None
     if any(not -INT64 - 1 <= i <= INT64 for i in ids):
-        raise InvalidInput.field(name, f"`{name}` is out of range")
+        raise invalid(name, f"`{name}` is out of range")
     return ids
 
 
@@ -84,7 +87,7 @@ def enum_list(
             enums.parse(part.strip(), enum, allowed) for part in value.split(",") if part.strip()
         ]
     except ValueError as exc:
-        raise InvalidInput.field(name, f"`{name}` {exc}") from None
+        raise invalid(name, f"`{name}` {exc}") from None
 
 
 def one_enum(
@@ -92,21 +95,21 @@ def one_enum(
 ) -> int | None:
     found = enum_list(value, name, enum, allowed)
     if found and len(found) > 1:
-        raise InvalidInput.field(name, f"`{name}` takes one value")
+        raise invalid(name, f"`{name}` takes one value")
     return found[0] if found else None
 
 
 def date(value: str | None, name: str) -> datetime | None:
-    return None if value is None else v.date(value, name)
+    return None if value is None else v.date(value, name, "query")
 
 
 def sort(field: str | None, order: str | None, allowed: Mapping[str, object]) -> tuple[str, bool]:
     field = field or "createdAt"
     if field not in allowed:
-        raise InvalidInput.field("sortField", f"`sortField` must be one of: {', '.join(allowed)}")
+        raise invalid("sortField", f"`sortField` must be one of: {', '.join(allowed)}")
     order = (order or "desc").lower()
     if order not in ("asc", "desc"):
-        raise InvalidInput.field("sortOrder", "`sortOrder` must be asc or desc")
+        raise invalid("sortOrder", "`sortOrder` must be asc or desc")
     return field, order == "desc"
 
 
@@ -116,5 +119,5 @@ def embeds(value: str | None) -> set[str] | None:
     parts = {p.strip() for p in value.split(",") if p.strip()}
     unknown = parts - {"threads", "timelogs", "tags"}
     if unknown:
-        raise InvalidInput.field("embed", "`embed` may list threads, timelogs, tags")
+        raise invalid("embed", "`embed` may list threads, timelogs, tags")
     return parts

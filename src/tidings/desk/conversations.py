@@ -57,12 +57,12 @@ def lock(conn: Connection, convo_id: int) -> Row[Any]:
     return row
 
 
-def require_user(conn: Connection, user_id: int | None, path: str) -> int:
+def require_user(conn: Connection, user_id: int | None, path: str, source: str = "JSON") -> int:
     if user_id is None:
-        raise InvalidInput.field(path, f"`{path}` parameter is required")
+        raise v.required(path, source)
     row = conn.execute(select(users.c.id, users.c.deleted).where(users.c.id == user_id)).first()
     if row is None or row.deleted:
-        raise InvalidInput.field(path, f"User {user_id} not found")
+        raise InvalidInput.field(path, f"User {user_id} not found", source)
     return user_id
 
 
@@ -72,51 +72,48 @@ def require_mailbox(conn: Connection, mailbox_id: int, path: str = "mailboxId") 
     return mailbox_id
 
 
-def parse_thread(
-    tx: Tx, item: Any, index: int, default_customer: int | None, path: str = "threads"
-) -> NewThread:
-    where = f"{path}[{index}]" if index >= 0 else path
+def parse_thread(tx: Tx, item: Any, where: str, default_customer: int | None) -> NewThread:
+    """One thread object, at ``where`` in the body (``threads[0]``; ``""``: the body)."""
     if not isinstance(item, dict):
-        raise InvalidInput.field(where, f"`{where}` must be an object")
-    kind = v.enum_value(item, "type", ThreadType, THREAD_TYPES, path=f"{where}.type")
+        raise v.wrong(where, "an object")
+    kind = v.enum_value(item, "type", ThreadType, THREAD_TYPES, path=v.at(where, "type"))
     if kind is None:
-        raise InvalidInput.field(f"{where}.type", "`type` parameter is required")
-    body = item.get("text")
-    if not isinstance(body, str) or not body:
-        raise InvalidInput.field(f"{where}.text", "`text` parameter is required")
+        raise v.required(v.at(where, "type"))
+    body = v.required_text(item, "text", path=v.at(where, "text"))
     new = NewThread(type=ThreadType(kind), body=body)
     if kind == ThreadType.CUSTOMER:
         new.customer_id = (
-            customers.find_or_create(tx, item["customer"], f"{where}.customer")
+            customers.find_or_create(tx, item["customer"], v.at(where, "customer"))
             if item.get("customer") is not None
             else default_customer
         )
         if new.customer_id is None:
-            raise InvalidInput.field(f"{where}.customer", "`customer` parameter is required")
+            raise v.required(v.at(where, "customer"))
     else:
-        new.user_id = require_user(
-            tx.conn, v.integer(item, "user", path=f"{where}.user"), f"{where}.user"
-        )
-    status = v.enum_value(item, "status", Status, CONVERSATION_STATUSES, path=f"{where}.status")
+        user = v.at(where, "user")
+        new.user_id = require_user(tx.conn, v.integer(item, "user", path=user), user)
+    status = v.enum_value(item, "status", Status, CONVERSATION_STATUSES, path=v.at(where, "status"))
     new.status = Status(status) if status else None
     state = v.enum_value(
         item,
         "state",
         ThreadState,
         (ThreadState.DRAFT, ThreadState.PUBLISHED),
-        path=f"{where}.state",
+        path=v.at(where, "state"),
     )
     new.state = ThreadState(state) if state else ThreadState.PUBLISHED
-    new.imported = v.boolean(item, "imported", path=f"{where}.imported")
+    new.imported = v.boolean(item, "imported", path=v.at(where, "imported"))
     if new.imported and item.get("createdAt"):
-        new.created_at = v.date(item["createdAt"], f"{where}.createdAt")
-    new.to = v.string_list(item, "to", path=f"{where}.to")
-    new.cc = v.string_list(item, "cc", path=f"{where}.cc")
-    new.bcc = v.string_list(item, "bcc", path=f"{where}.bcc")
-    files = item.get("attachments") or []
-    if not isinstance(files, list):
-        raise InvalidInput.field(f"{where}.attachments", "`attachments` must be a list")
-    new.attachments = [decode_attachment(f, i, f"{where}.") for i, f in enumerate(files)]
+        new.created_at = v.date(item["createdAt"], v.at(where, "createdAt"))
+    new.to = v.string_list(item, "to", path=v.at(where, "to"))
+    new.cc = v.string_list(item, "cc", path=v.at(where, "cc"))
+    new.bcc = v.string_list(item, "bcc", path=v.at(where, "bcc"))
+    files = v.object_list(
+        item, "attachments", "attachment objects", path=v.at(where, "attachments")
+    )
+    new.attachments = [
+        decode_attachment(f, v.at(where, f"attachments[{i}]")) for i, f in enumerate(files)
+    ]
     return new
 
 
@@ -124,14 +121,14 @@ def create_conversation(tx: Tx, body: dict[str, Any]) -> int:
     """POST /api/conversations: one ``convo.created`` carrying every thread."""
     kind = v.enum_value(body, "type", ConversationType)
     if kind is None:
-        raise InvalidInput.field("type", "`type` parameter is required")
+        raise v.required("type")
     mailbox_id = require_mailbox(tx.conn, v.required_int(body, "mailboxId"))
     subject = v.required_text(body, "subject", max_len=998)
     if body.get("customer") is None:
-        raise InvalidInput.field("customer", "`customer` parameter is required")
-    items = body.get("threads")
-    if not isinstance(items, list) or not items:
-        raise InvalidInput.field("threads", "`threads` parameter is required")
+        raise v.required("customer")
+    items = v.object_list(body, "threads", "thread objects")
+    if not items:
+        raise v.required("threads")
     status = v.enum_value(body, "status", Status, CONVERSATION_STATUSES) or Status.ACTIVE
     state = v.enum_value(body, "state", State) or State.PUBLISHED
     assignee = v.integer(body, "assignTo")
@@ -140,7 +137,9 @@ def create_conversation(tx: Tx, body: dict[str, Any]) -> int:
     imported = v.boolean(body, "imported")
     customer_id = customers.find_or_create(tx, body["customer"])
     # Threads arrive newest first and are stored oldest first, as FreeScout does.
-    new_threads = [parse_thread(tx, item, i, customer_id) for i, item in enumerate(items)][::-1]
+    new_threads = [
+        parse_thread(tx, item, f"threads[{i}]", customer_id) for i, item in enumerate(items)
+    ][::-1]
     first = new_threads[0]
     via = Via.CUSTOMER if first.type == ThreadType.CUSTOMER else Via.USER
     created_at = (
@@ -223,7 +222,7 @@ def _customer_email(conn: Connection, customer_id: int) -> str | None:
 def add_thread(tx: Tx, convo_id: int, body: dict[str, Any]) -> int:
     """POST /api/conversations/{id}/threads."""
     convo = lock(tx.conn, convo_id)
-    new = parse_thread(tx, body, -1, convo.customer_id, path="thread")
+    new = parse_thread(tx, body, "", convo.customer_id)
     thread_id = insert_thread(tx, convo_id, new)
     if new.state == ThreadState.DRAFT:
         # A draft is not part of the conversation yet (threads embed published ones

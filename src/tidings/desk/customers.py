@@ -17,8 +17,9 @@ from tidings.events.outbox import Tx
 _ADDRESS_KEYS = ("city", "state", "zip", "country", "address")
 
 
-def _profile(body: dict[str, Any]) -> dict[str, Any]:
-    """The plain columns a create or update may set, validated."""
+def _profile(body: dict[str, Any], where: str = "") -> dict[str, Any]:
+    """The plain columns a create or update may set, validated; ``where``: the body's
+    path (``customer`` when the customer is created inside a conversation)."""
     values: dict[str, Any] = {}
     for key, column, limit in (
         ("firstName", "first_name", 40),
@@ -29,65 +30,72 @@ def _profile(body: dict[str, Any]) -> dict[str, Any]:
         ("notes", "notes", None),
     ):
         if key in body:
-            values[column] = v.text(body, key, max_len=limit)
+            values[column] = v.text(body, key, max_len=limit, path=v.at(where, key))
     if "photoType" in body and body["photoType"] is not None:
         if body["photoType"] not in PHOTO_TYPES:
-            raise InvalidInput.field(
-                "photoType", f"`photoType` must be one of: {', '.join(PHOTO_TYPES)}"
-            )
+            raise v.wrong(v.at(where, "photoType"), f"one of: {', '.join(PHOTO_TYPES)}")
         values["photo_type"] = PHOTO_TYPES.index(body["photoType"])
     if "address" in body:
-        address = v.obj(body, "address") or {}
-        values["address"] = {k: v.text(address, k, path=f"address.{k}") for k in _ADDRESS_KEYS}
+        path = v.at(where, "address")
+        address = v.obj(body, "address", path=path) or {}
+        values["address"] = {k: v.text(address, k, path=f"{path}.{k}") for k in _ADDRESS_KEYS}
     if "phones" in body or "phone" in body:
-        values["phones"] = _typed_list(body, "phones", PHONE_TYPES)
-        if phone := v.text(body, "phone"):
+        values["phones"] = _typed_list(body, "phones", PHONE_TYPES, where)
+        if phone := v.text(body, "phone", path=v.at(where, "phone")):
             values["phones"].append({"value": phone, "type": "work"})
     if "socialProfiles" in body:
-        values["social_profiles"] = _typed_list(body, "socialProfiles", None)
+        values["social_profiles"] = _typed_list(body, "socialProfiles", None, where)
     if "websites" in body:
-        values["websites"] = [{"value": w["value"]} for w in _typed_list(body, "websites", None)]
+        websites = _typed_list(body, "websites", None, where)
+        values["websites"] = [{"value": w["value"]} for w in websites]
     return values
 
 
 def _typed_list(
-    body: dict[str, Any], key: str, types: tuple[str, ...] | None
+    body: dict[str, Any], key: str, types: tuple[str, ...] | None, where: str
 ) -> list[dict[str, Any]]:
-    items = body.get(key) or []
-    if not isinstance(items, list):
-        raise InvalidInput.field(key, f"`{key}` must be a list")
+    path = v.at(where, key)
     result = []
-    for i, item in enumerate(items):
-        if not isinstance(item, dict) or not isinstance(item.get("value"), str):
-            raise InvalidInput.field(f"{key}[{i}].value", "`value` is required")
+    for i, item in enumerate(v.object_list(body, key, "objects with a `value`", path=path)):
+        if not isinstance(item, dict):
+            raise v.wrong(f"{path}[{i}]", "an object")
+        value = v.text(item, "value", path=f"{path}[{i}].value")
+        if value is None:
+            raise v.required(f"{path}[{i}].value")
         kind = item.get("type", "other")
         if types is not None and kind not in types:
-            raise InvalidInput.field(
-                f"{key}[{i}].type", f"`type` must be one of: {', '.join(types)}"
-            )
-        result.append({"value": item["value"], "type": kind})
+            raise v.wrong(f"{path}[{i}].type", f"one of: {', '.join(types)}")
+        result.append({"value": value, "type": kind})
     return result
 
 
-def _emails_for_create(body: dict[str, Any]) -> list[tuple[str, int]]:
+def _email(value: str, path: str) -> str:
+    if "@" not in value or len(value.strip()) > 191:
+        raise v.wrong(path, "an email address")
+    return value.strip().lower()
+
+
+def _emails_for_create(
+    body: dict[str, Any], where: str = "", key: str = "emails"
+) -> list[tuple[str, int]]:
+    """``email`` and ``emails`` (address strings or ``{value, type}`` objects) of the
+    object at ``where``; ``key`` names the list (``emails_add`` on an update)."""
     found: list[tuple[str, int]] = []
-    if single := v.text(body, "email"):
-        if "@" not in single or len(single.strip()) > 191:
-            raise InvalidInput.field("email", "`email` must be an email address")
-        found.append((single.strip().lower(), EmailType.WORK))
-    items = body.get("emails") or []
-    if not isinstance(items, list):
-        raise InvalidInput.field("emails", "`emails` must be a list")
-    for i, item in enumerate(items):
-        value = item.get("value") if isinstance(item, dict) else item
-        if not isinstance(value, str) or "@" not in value or len(value.strip()) > 191:
-            raise InvalidInput.field(f"emails[{i}]", "`value` must be an email address")
-        kind = (
-            v.enum_value(item, "type", EmailType, path=f"emails[{i}].type")
-            if isinstance(item, dict)
-            else None
-        )
-        found.append((value.strip().lower(), kind or EmailType.WORK))
+    if single := v.text(body, "email", path=v.at(where, "email")):
+        found.append((_email(single, v.at(where, "email")), EmailType.WORK))
+    path = v.at(where, key)
+    for i, item in enumerate(v.object_list(body, key, "email addresses", path=path)):
+        at = f"{path}[{i}]"
+        if isinstance(item, dict):
+            value = v.text(item, "value", path=f"{at}.value")
+            if value is None:
+                raise v.required(f"{at}.value")
+            kind = v.enum_value(item, "type", EmailType, path=f"{at}.type")
+            found.append((_email(value, f"{at}.value"), kind or EmailType.WORK))
+        elif isinstance(item, str):
+            found.append((_email(item, at), EmailType.WORK))
+        else:
+            raise v.wrong(at, "an email address or an object with a `value`")
     unique: dict[str, int] = {}  # one row per address: the first type given wins
     for email, kind in found:
         unique.setdefault(email, kind)
@@ -105,15 +113,19 @@ def _taken(conn: Connection, emails: list[str]) -> dict[str, int]:
     return {r.email: r.customer_id for r in rows}
 
 
-def create_customer(tx: Tx, body: dict[str, Any]) -> int:
-    emails = _emails_for_create(body)
-    first_name = v.text(body, "firstName", max_len=40)
+def create_customer(tx: Tx, body: dict[str, Any], where: str = "") -> int:
+    """A new customer from the object at ``where`` in the body (``""``: the body)."""
+    emails = _emails_for_create(body, where)
+    first_name = v.text(body, "firstName", max_len=40, path=v.at(where, "firstName"))
     if not first_name and not emails:
-        raise InvalidInput.field("firstName", "`firstName` or `email` is required")
+        path = v.at(where, "firstName")
+        raise InvalidInput.field(path, f"`{path}` or `{v.at(where, 'email')}` is required")
     taken = _taken(tx.conn, [e for e, _ in emails])
     if emails and all(e in taken for e, _ in emails):
-        raise InvalidInput.field("emails", "Customers with such email(s) already exist")
-    values = {"phones": [], "social_profiles": [], "websites": [], "address": {}, **_profile(body)}
+        path = v.at(where, "emails")
+        raise InvalidInput.field(path, "Customers with such email(s) already exist")
+    profile = _profile(body, where)
+    values = {"phones": [], "social_profiles": [], "websites": [], "address": {}, **profile}
     customer_id = insert_returning_id(
         tx.conn, insert(customers).values(**values, created_at=tx.now, updated_at=tx.now)
     )
@@ -133,17 +145,13 @@ def update_customer(tx: Tx, customer_id: int, body: dict[str, Any]) -> None:
     values = _profile(body)
     if "emails" in body:
         replacement = [e for e, _ in _emails_for_create({"emails": body["emails"]})]
-        _check_free(tx.conn, replacement, customer_id)
+        _check_free(tx.conn, replacement, customer_id, "emails")
         tx.conn.execute(delete(customer_emails).where(customer_emails.c.customer_id == customer_id))
         _add_emails(tx.conn, customer_id, replacement)
     if "emails_add" in body or "emailsAdd" in body:
-        extra = [
-            e
-            for e, _ in _emails_for_create(
-                {"emails": body.get("emails_add", body.get("emailsAdd"))}
-            )
-        ]
-        _check_free(tx.conn, extra, customer_id)
+        key = "emails_add" if "emails_add" in body else "emailsAdd"
+        extra = [e for e, _ in _emails_for_create({key: body[key]}, key=key)]
+        _check_free(tx.conn, extra, customer_id, key)
         mine = set(_taken(tx.conn, extra))
         _add_emails(tx.conn, customer_id, [e for e in extra if e not in mine])
     tx.conn.execute(
@@ -152,10 +160,10 @@ def update_customer(tx: Tx, customer_id: int, body: dict[str, Any]) -> None:
     _announce(tx, "customer.updated", customer_id)
 
 
-def _check_free(conn: Connection, emails: list[str], customer_id: int) -> None:
+def _check_free(conn: Connection, emails: list[str], customer_id: int, path: str) -> None:
     for email, owner in _taken(conn, emails).items():
         if owner != customer_id:
-            raise InvalidInput.field("emails", f"Email {email} belongs to another customer")
+            raise InvalidInput.field(path, f"Email {email} belongs to another customer")
 
 
 def _add_emails(conn: Connection, customer_id: int, emails: list[str]) -> None:
@@ -177,7 +185,7 @@ def find_or_create(tx: Tx, body: Any, path: str = "customer") -> int:
     if isinstance(body, list) and body and isinstance(body[0], dict):
         body = body[0]  # FreeScout's "fix for Zapier": a customer sent as an array
     if not isinstance(body, dict):
-        raise InvalidInput.field(path, f"`{path}` must be an object")
+        raise v.wrong(path, "an object")
     customer_id = v.integer(body, "id", path=f"{path}.id")
     if customer_id is not None:
         if (
@@ -202,7 +210,7 @@ def find_or_create(tx: Tx, body: Any, path: str = "customer") -> int:
             return int(found.id)
     if not email and not phone:
         raise InvalidInput.field(path, f"`{path}` needs an `id`, `email` or `phone`")
-    return create_customer(tx, {**body, "email": email} if email else body)
+    return create_customer(tx, {**body, "email": email} if email else body, path)
 
 
 def exists(conn: Connection, customer_id: int) -> bool:

@@ -18,7 +18,7 @@ def create_mailbox(tx: Tx, body: dict[str, Any]) -> int:
     name = v.required_text(body, "name", max_len=128)
     email = v.required_text(body, "email", max_len=191).strip().lower()
     if "@" not in email:
-        raise InvalidInput.field("email", "`email` must be an email address")
+        raise v.wrong("email", "an email address")
     if tx.conn.execute(select(mailboxes.c.id).where(mailboxes.c.email == email)).first():
         raise InvalidInput.field("email", "A mailbox with this email already exists")
     user_ids = body.get("userIds")
@@ -29,7 +29,7 @@ def create_mailbox(tx: Tx, body: dict[str, Any]) -> int:
     if not isinstance(user_ids, list) or not all(
         isinstance(u, int) and not isinstance(u, bool) for u in user_ids
     ):
-        raise InvalidInput.field("userIds", "`userIds` must be a list of user ids")
+        raise v.wrong("userIds", "a list of user ids")
     known = set(tx.conn.execute(select(users.c.id).where(users.c.id.in_(user_ids))).scalars())
     if missing := set(user_ids) - known:
         raise InvalidInput.field("userIds", f"Unknown user ids: {sorted(missing)}")

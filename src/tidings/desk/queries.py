@@ -32,7 +32,8 @@ class Page:
 
     @property
     def offset(self) -> int:
-        return (self.number - 1) * self.size
+        # Past the last row any page is empty; the offset must fit the database's 64 bits.
+        return min((self.number - 1) * self.size, 2**63 - 1)
 
 
 @dataclass

@@ -6,6 +6,7 @@ import base64
 import binascii
 import html
 import re
+import unicodedata
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -14,9 +15,9 @@ from sqlalchemy import Connection, insert, select, update
 
 from tidings.db.rows import insert_returning_id
 from tidings.db.schema import attachments, conversations, threads, users
+from tidings.desk import validate as v
 from tidings.desk.enums import Action, SourceType, State, Status, ThreadState, ThreadType, Via
 from tidings.desk.folders import FolderMap
-from tidings.errors import InvalidInput
 from tidings.events.outbox import Tx
 
 _TAGS = re.compile(r"<[^>]+>")
@@ -53,24 +54,40 @@ class NewThread:
     attachments: list[NewAttachment] = field(default_factory=list)
 
 
-def decode_attachment(item: Any, index: int, prefix: str = "") -> NewAttachment:
-    path = f"{prefix}attachments[{index}]"
+def decode_attachment(item: Any, path: str) -> NewAttachment:
+    """The attachment object at ``path`` in the body (``threads[0].attachments[1]``)."""
     if not isinstance(item, dict):
-        raise InvalidInput.field(path, f"`{path}` must be an object")
-    name, mime, data = item.get("fileName"), item.get("mimeType"), item.get("data")
-    if not isinstance(name, str) or not name:
-        raise InvalidInput.field(f"{path}.fileName", "`fileName` is required")
-    if not isinstance(mime, str) or not mime:
-        raise InvalidInput.field(f"{path}.mimeType", "`mimeType` is required")
+        raise v.wrong(path, "an object")
+    name = v.required_text(item, "fileName", path=f"{path}.fileName")
+    mime = v.required_text(item, "mimeType", path=f"{path}.mimeType")
     if not _MIME.fullmatch(mime):  # it is sent back as the Content-Type header
-        raise InvalidInput.field(f"{path}.mimeType", "`mimeType` must be a media type")
+        raise v.wrong(f"{path}.mimeType", "a media type")
+    data = item.get("data")
     if not isinstance(data, str):
-        raise InvalidInput.field(f"{path}.data", "`data` must be base64-encoded file content")
+        raise v.wrong(f"{path}.data", "base64-encoded file content")
     try:
         raw = base64.b64decode(data, validate=True)
     except (binascii.Error, ValueError):
-        raise InvalidInput.field(f"{path}.data", "`data` is not valid base64") from None
-    return NewAttachment(name[:255], mime[:127], raw)
+        raise v.wrong(f"{path}.data", "valid base64") from None
+    return NewAttachment(safe_file_name(name)[:255], mime[:127], raw)
+
+
+# Bidirectional overrides and isolates: "invoice\u202eexe.pdf" shows as "invoicefdp.exe".
+_BIDI = dict.fromkeys(map(ord, "\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069"))
+
+
+def safe_file_name(name: str) -> str:
+    """The base name of a client's file name, never a path (pure).
+
+    The name is sent back in ``Content-Disposition`` and saved under it by browsers and
+    scripts: ``../../../etc/passwd`` or ``C:\\Windows\\win.ini`` must reach them as
+    ``passwd`` or ``win.ini``. Both separators count (Windows clients send backslashes);
+    control characters (NUL, CR, LF, ...) and bidirectional overrides are dropped; a name
+    left empty, or only dots, becomes ``attachment``.
+    """
+    visible = "".join(c for c in name if unicodedata.category(c) != "Cc").translate(_BIDI)
+    base = visible.replace("\\", "/").rsplit("/", 1)[-1].strip()
+    return base if base.strip(".") else "attachment"
 
 
 def insert_thread(tx: Tx, convo_id: int, new: NewThread) -> int:

@@ -30,7 +30,7 @@ def create_user(tx: Tx, body: dict[str, Any], role: Role = Role.USER) -> int:
     last = v.required_text(body, "lastName", max_len=40)
     email = v.required_text(body, "email", max_len=191).strip().lower()
     if "@" not in email:
-        raise InvalidInput.field("email", "`email` must be an email address")
+        raise v.wrong("email", "an email address")
     if tx.conn.execute(select(users.c.id).where(users.c.email == email)).first():
         raise InvalidInput.field("email", "A user with this email already exists")
     password = v.text(body, "password")
@@ -56,13 +56,14 @@ def create_user(tx: Tx, body: dict[str, Any], role: Role = Role.USER) -> int:
 
 
 def delete_user(tx: Tx, user_id: int, by_user: int, assign_to: dict[int, int]) -> None:
-    """Delete a user; their conversations go to ``assign_to[mailbox]`` or become unassigned."""
+    """Delete a user; their conversations go to ``assign_to[mailbox]`` or become unassigned.
+    ``by_user`` and ``assign_to`` come from the query string (``byUserId``, ``assignTo[]``)."""
     row = tx.conn.execute(select(users).where(users.c.id == user_id)).first()
     if row is None:
         raise NotFound()
     if row.deleted:
-        raise InvalidInput.field("id", "User is already deleted")
-    require_user(tx.conn, by_user, "byUserId")
+        raise InvalidInput.field("id", "User is already deleted", "path")
+    require_user(tx.conn, by_user, "byUserId", "query")
     if row.role == Role.ADMIN:
         admins = tx.conn.execute(
             select(func.count())
@@ -70,9 +71,9 @@ def delete_user(tx: Tx, user_id: int, by_user: int, assign_to: dict[int, int]) -
             .where(users.c.role == Role.ADMIN, users.c.deleted.is_(False))
         ).scalar_one()
         if admins <= 1:
-            raise InvalidInput.field("id", "The last administrator can not be deleted")
+            raise InvalidInput.field("id", "The last administrator can not be deleted", "path")
     for mailbox_id, target in assign_to.items():
-        require_user(tx.conn, target, f"assignTo[{mailbox_id}]")
+        require_user(tx.conn, target, f"assignTo[{mailbox_id}]", "query")
     ids = list(
         tx.conn.execute(
             select(conversations.c.id).where(conversations.c.user_id == user_id)

@@ -108,7 +108,7 @@ def parse_params(
     if action == "status":
         status = v.enum_value(raw, "status", Status, CONVERSATION_STATUSES, path="params.status")
         if status is None:
-            raise InvalidInput.field("params.status", "`params.status` is required")
+            raise v.required("params.status")
         # Kept as the API name: params are shown back to clients and in events.
         return {"status": Status(status).name.lower()}
     if action == "assign":
@@ -119,17 +119,17 @@ def parse_params(
     if action == "move":
         mailbox_id = v.integer(raw, "mailboxId", path="params.mailboxId")
         if mailbox_id is None:
-            raise InvalidInput.field("params.mailboxId", "`params.mailboxId` is required")
+            raise v.required("params.mailboxId")
         return {"mailboxId": convos.require_mailbox(tx_conn, mailbox_id, "params.mailboxId")}
     if action == "tag":
         return {
             "tags": tags.parse_names(raw.get("tags"), "params.tags"),
-            "replace": v.boolean(raw, "replace"),
+            "replace": v.boolean(raw, "replace", path="params.replace"),
         }
     if action == "delete_mailbox":
         mailbox_id = v.integer(raw, "mailboxId", path="params.mailboxId")
         if mailbox_id is None:
-            raise InvalidInput.field("params.mailboxId", "`params.mailboxId` is required")
+            raise v.required("params.mailboxId")
         return {"mailboxId": convos.require_mailbox(tx_conn, mailbox_id, "params.mailboxId")}
     if action == "empty_trash":
         folder = raw.get("folder", "deleted")

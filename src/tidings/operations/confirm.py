@@ -54,7 +54,8 @@ def check(
 ) -> str | None:
     """None when the token confirms this selection now; otherwise why not."""
     stamp_text, _, mac = token.partition(".")
-    if not stamp_text.isdigit() or len(stamp_text) > 11 or not mac:
+    # isdigit() alone admits "²", which int() refuses.
+    if not (stamp_text.isascii() and stamp_text.isdigit()) or len(stamp_text) > 11 or not mac:
         return "confirmToken is malformed; run the operation with dryRun first"
     if datetime.fromtimestamp(int(stamp_text), UTC) < now:
         return "confirmToken has expired; run the operation with dryRun again"

@@ -128,12 +128,7 @@ def _select(
         # Emptying the trash selects by folder; ids could name conversations elsewhere.
         raise InvalidInput.field("conversationIds", "`empty_trash` takes a `filter.mailboxId`")
     if "conversationIds" in body:
-        raw = body["conversationIds"]
-        if not isinstance(raw, list) or not all(
-            isinstance(i, int) and not isinstance(i, bool) for i in raw
-        ):
-            raise InvalidInput.field("conversationIds", "`conversationIds` must be a list of ids")
-        ids = list(dict.fromkeys(raw))
+        ids = list(dict.fromkeys(_ids(body["conversationIds"])))
         return Selection(ids, None, {"conversationIds": len(ids)})
     f = v.obj(body, "filter")
     if f is not None and not any(value is not None for value in f.values()):
@@ -153,17 +148,27 @@ def _select(
         return _matching(conn, ConversationFilter(folder_id=folder_id), f)
     mailbox_id = v.integer(f, "mailboxId", path="filter.mailboxId")
     status = v.enum_value(f, "status", Status, CONVERSATION_STATUSES, path="filter.status")
+    tag = v.text(f, "tag", path="filter.tag")
     cf = ConversationFilter(
         mailbox_ids=[mailbox_id] if mailbox_id is not None else None,
         folder_id=v.integer(f, "folderId", path="filter.folderId"),
         statuses=[status] if status else None,
         state=v.enum_value(f, "state", State, path="filter.state"),
-        tag=tags.normalize(f["tag"]) if isinstance(f.get("tag"), str) else None,
+        tag=None if tag is None else tags.normalize(tag),
         updated_before=v.date(f["updatedBefore"], "filter.updatedBefore")
         if f.get("updatedBefore")
         else None,
     )
     return _matching(conn, cf, f)
+
+
+def _ids(value: Any) -> list[int]:
+    if not isinstance(value, list):
+        raise v.wrong("conversationIds", "a list of conversation ids")
+    for i, item in enumerate(value):
+        if isinstance(item, bool) or not isinstance(item, int) or not -(2**63) <= item < 2**63:
+            raise v.wrong(f"conversationIds[{i}]", "a conversation id")
+    return value
 
 
 def _matching(conn: Connection, cf: ConversationFilter, f: dict[str, Any]) -> Selection:

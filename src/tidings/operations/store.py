@@ -16,7 +16,7 @@ from sqlalchemy import Connection, func, insert, or_, select, update
 from tidings.db import raw
 from tidings.db.raw import Statement
 from tidings.db.rows import inline_ids
-from tidings.db.schema import operations
+from tidings.db.schema import operation_items, operations
 from tidings.desk.queries import Where
 from tidings.operations.confirm import sorted_ids_digest
 from tidings.operations.model import ACTIVE, Operation, OperationStatus
@@ -29,6 +29,18 @@ class Item(NamedTuple):
 
     position: int
     conversation_id: int
+
+
+# What became of an item: ``changed``; ``missing`` (it no longer existed); ``unchanged``
+# (already as asked, or no longer selected); ``pending`` (not done: the operation is
+# still running or stopped before it).
+ITEM_OUTCOMES = ("changed", "missing", "unchanged", "pending")
+
+
+class ItemOutcome(NamedTuple):
+    position: int
+    conversation_id: int
+    outcome: str
 
 
 # --- creating --------------------------------------------------------------------------
@@ -172,6 +184,36 @@ def next_items(conn: Connection, op_id: str, limit: int | None, after: int) -> l
         ),
     )
     return [Item(int(p), int(c)) for p, c in found]
+
+
+def list_items(
+    conn: Connection, op: Operation, outcome: str | None, limit: int, offset: int
+) -> tuple[list[ItemOutcome], int]:
+    """A page of the operation's items in selection order, each with its outcome (one of
+    ``ITEM_OUTCOMES``, or only those of ``outcome``), and how many there are in all."""
+    items = operation_items.c
+    where = [items.operation_id == op.id]
+    if outcome in ("missing", "unchanged"):
+        where.append(items.outcome == outcome)
+    elif outcome == "changed":
+        where += [items.outcome.is_(None), items.position < op.next_position]
+    elif outcome == "pending":
+        where.append(items.position >= op.next_position)
+    rows = conn.execute(
+        select(items.position, items.conversation_id, items.outcome)
+        .where(*where)
+        .order_by(items.position)
+        .limit(limit)
+        .offset(offset)
+    ).all()
+    total = conn.execute(select(func.count()).select_from(operation_items).where(*where))
+    # Only the exceptions carry an outcome (``record_chunk``): the others are told apart
+    # by the position where the next chunk starts.
+    done = [
+        ItemOutcome(p, c, o or ("changed" if p < op.next_position else "pending"))
+        for p, c, o in rows
+    ]
+    return done, int(total.scalar_one())
 
 
 # --- the worker's lease ----------------------------------------------------------------

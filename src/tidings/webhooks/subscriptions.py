@@ -204,6 +204,8 @@ def _events(body: dict[str, Any]) -> tuple[list[str], list[str]]:
     """The known names (or ``["*"]``) and the unknown ones. FreeScout drops unknown names
     silently and fails only when none remain; Tidings also says which it dropped."""
     names = list(dict.fromkeys(v.string_list(body, "events")))
+    if not names:
+        raise v.required("events")
     if ALL in names:
         return [ALL], [n for n in names if n != ALL and n not in known_events()]
     events = [n for n in names if n in known_events()]
@@ -219,7 +221,7 @@ def _mailboxes(conn: Connection, body: dict[str, Any]) -> list[int] | None:
     if not isinstance(value, list) or not all(
         isinstance(i, int) and not isinstance(i, bool) for i in value
     ):
-        raise InvalidInput.field("mailboxes", "`mailboxes` must be a list of mailbox ids")
+        raise v.wrong("mailboxes", "a list of mailbox ids")
     ids = list(dict.fromkeys(value))
     found = set(conn.execute(select(mailboxes.c.id).where(mailboxes.c.id.in_(ids))).scalars())
     if missing := [i for i in ids if i not in found]:
@@ -230,7 +232,7 @@ def _mailboxes(conn: Connection, body: dict[str, Any]) -> list[int] | None:
 def _format(body: dict[str, Any]) -> str | None:
     value = v.text(body, "format")
     if value is not None and value not in FORMATS:
-        raise InvalidInput.field("format", "`format` must be freescout or envelope")
+        raise v.wrong("format", "freescout or envelope")
     return value
 
 

@@ -2,20 +2,24 @@
 
 from __future__ import annotations
 
-from urllib.parse import quote
-
 from fastapi import APIRouter, Depends
 from sqlalchemy import select
 from starlette.responses import Response
 
+from tidings.api import contract as c
 from tidings.api.context import Context, context, read_route
+from tidings.api.disposition import content_disposition
 from tidings.db.schema import attachments
 from tidings.errors import NotFound
 
 router = APIRouter(tags=["attachments"])
 
 
-@router.get("/attachments/{attachment_id}/data")
+@router.get(
+    "/attachments/{attachment_id}/data",
+    response_class=Response,
+    responses=c.binary("The bytes, as `Content-Type` the `mimeType` given at upload."),
+)
 @read_route
 def download(attachment_id: int, ctx: Context = Depends(context)) -> Response:
     with ctx.read() as conn:
@@ -23,10 +27,7 @@ def download(attachment_id: int, ctx: Context = Depends(context)) -> Response:
     if row is None:
         raise NotFound()
     # Headers are Latin-1: an ASCII fallback name plus the exact UTF-8 name (RFC 6266).
-    ascii_name = "".join(c if " " <= c <= "~" and c not in '"\\' else "_" for c in row.file_name)
-    disposition = (
-        f"attachment; filename=\"{ascii_name}\"; filename*=UTF-8''{quote(row.file_name, safe='')}"
-    )
+    disposition = content_disposition(row.file_name)
     return Response(
         row.data, media_type=row.mime_type, headers={"Content-Disposition": disposition}
     )

@@ -8,6 +8,7 @@ from fastapi import APIRouter, Depends, Request
 from starlette.responses import Response
 
 from tidings.api import bodies, params
+from tidings.api import contract as c
 from tidings.api.context import Context, context, json_body, read_route
 from tidings.api.responses import JSON, created, no_content, page_of
 from tidings.desk import conversations as convos
@@ -46,7 +47,7 @@ LIST_PARAMETERS = params.documented(
 )
 
 
-@router.get("/conversations", openapi_extra=LIST_PARAMETERS)
+@router.get("/conversations", openapi_extra=LIST_PARAMETERS, responses=c.page("conversations"))
 @read_route
 def list_conversations(request: Request, ctx: Context = Depends(context)) -> Response:
     q = request.query_params
@@ -76,7 +77,7 @@ def list_conversations(request: Request, ctx: Context = Depends(context)) -> Res
         else:
             assignee = params.id_list(assigned_to, "assignedTo") or []
             if len(assignee) != 1:
-                raise InvalidInput.field("assignedTo", "`assignedTo` must be one user id")
+                raise params.invalid("assignedTo", "`assignedTo` must be one user id")
             f.assigned_to = assignee[0]
     field, descending = params.sort(q.get("sortField"), q.get("sortOrder"), CONVERSATION_SORTS)
     pg = params.page(
@@ -102,7 +103,7 @@ def _state_filter(value: str | None) -> int | None:
     return params.one_enum(value, "state", State)
 
 
-@router.get("/conversations/{convo_id}")
+@router.get("/conversations/{convo_id}", responses=c.ok("Conversation"))
 @read_route
 def get_conversation(
     convo_id: int, ctx: Context = Depends(context), embed: str | None = None
@@ -121,7 +122,12 @@ def get_conversation(
     return JSON(found[0])
 
 
-@router.post("/conversations", status_code=201, openapi_extra=bodies.CREATE_CONVERSATION)
+@router.post(
+    "/conversations",
+    status_code=201,
+    openapi_extra=bodies.CREATE_CONVERSATION,
+    responses=c.created("Conversation"),
+)
 def create_conversation(
     body: dict[str, Any] = Depends(json_body),
     ctx: Context = Depends(context),
@@ -156,7 +162,10 @@ def delete_conversation(convo_id: int, ctx: Context = Depends(context)) -> Respo
 
 
 @router.post(
-    "/conversations/{convo_id}/threads", status_code=201, openapi_extra=bodies.CREATE_THREAD
+    "/conversations/{convo_id}/threads",
+    status_code=201,
+    openapi_extra=bodies.CREATE_THREAD,
+    responses=c.created("NewThread"),
 )
 def create_thread(
     convo_id: int,
@@ -189,12 +198,12 @@ def update_tags(
     return no_content()
 
 
-@router.put("/conversations/{convo_id}/custom_fields", status_code=400)
+@router.put("/conversations/{convo_id}/custom_fields", status_code=400, responses=c.errors(400))
 def update_custom_fields(convo_id: int) -> Response:
     raise InvalidInput("Custom Fields module is not installed or not activated")
 
 
-@router.get("/conversations/{convo_id}/timelogs", status_code=400)
+@router.get("/conversations/{convo_id}/timelogs", status_code=400, responses=c.errors(400))
 def list_timelogs(convo_id: int) -> Response:
     raise InvalidInput("Time Tracking module is not installed or not activated")
 

@@ -8,6 +8,7 @@ from fastapi import APIRouter, Depends
 from starlette.responses import Response
 
 from tidings.api import bodies, params
+from tidings.api import contract as c
 from tidings.api.context import Context, context, json_body, read_route
 from tidings.api.responses import JSON, created, no_content, page_of
 from tidings.desk import customers
@@ -18,7 +19,7 @@ from tidings.errors import InvalidInput, NotFound
 router = APIRouter(tags=["customers"])
 
 
-@router.get("/customers")
+@router.get("/customers", responses=c.page("customers"))
 @read_route
 def list_customers(
     ctx: Context = Depends(context),
@@ -41,7 +42,7 @@ def list_customers(
     return page_of("customers", items, pg, total)
 
 
-@router.get("/customers/{customer_id}")
+@router.get("/customers/{customer_id}", responses=c.ok("Customer"))
 @read_route
 def get_customer(customer_id: int, ctx: Context = Depends(context)) -> Response:
     with ctx.read() as conn:
@@ -51,7 +52,12 @@ def get_customer(customer_id: int, ctx: Context = Depends(context)) -> Response:
     return JSON(found)
 
 
-@router.post("/customers", status_code=201, openapi_extra=bodies.CREATE_CUSTOMER)
+@router.post(
+    "/customers",
+    status_code=201,
+    openapi_extra=bodies.CREATE_CUSTOMER,
+    responses=c.created("Customer"),
+)
 def create_customer(
     body: dict[str, Any] = Depends(json_body),
     ctx: Context = Depends(context),
@@ -73,6 +79,6 @@ def update_customer(
     return no_content()
 
 
-@router.put("/customers/{customer_id}/customer_fields", status_code=400)
+@router.put("/customers/{customer_id}/customer_fields", status_code=400, responses=c.errors(400))
 def update_customer_fields(customer_id: int) -> Response:
     raise InvalidInput("Customer Fields module is not installed or not activated")

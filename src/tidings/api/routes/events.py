@@ -5,16 +5,17 @@ from __future__ import annotations
 from fastapi import APIRouter, Depends, Query
 from starlette.responses import Response
 
+from tidings.api import contract as c
+from tidings.api import params
 from tidings.api.context import Context, context, read_route
 from tidings.api.responses import JSON
-from tidings.errors import InvalidInput
 from tidings.events import log
 from tidings.events.catalog import ALL_EVENTS
 
 router = APIRouter(tags=["events"])
 
 
-@router.get("/events")
+@router.get("/events", responses=c.ok("EventPage"))
 @read_route
 def list_events(
     ctx: Context = Depends(context),
@@ -27,13 +28,13 @@ def list_events(
     conversationId: int | None = None,
     operationId: str | None = None,
 ) -> Response:
-    if after is not None and not after.isdigit():
-        raise InvalidInput.field("after", "`after` must be a cursor returned by this endpoint")
+    if after is not None and not (after.isascii() and after.isdigit()):
+        raise params.invalid("after", "`after` must be a cursor returned by this endpoint")
     if not 1 <= limit <= 1000:
-        raise InvalidInput.field("limit", "`limit` must be between 1 and 1000")
+        raise params.invalid("limit", "`limit` must be between 1 and 1000")
     types = tuple(t.strip() for t in (type or "").split(",") if t.strip())
     if unknown := [t for t in types if t not in ALL_EVENTS]:
-        raise InvalidInput.field("type", f"Unknown event types: {', '.join(unknown)}")
+        raise params.invalid("type", f"Unknown event types: {', '.join(unknown)}")
     q = log.EventQuery(int(after or 0), limit, types, mailboxId, conversationId, operationId)
     with ctx.read() as conn:
         items, cursor, more = log.read(conn, q)

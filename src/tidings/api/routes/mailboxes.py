@@ -8,6 +8,7 @@ from fastapi import APIRouter, Depends
 from starlette.responses import Response
 
 from tidings.api import bodies, params
+from tidings.api import contract as c
 from tidings.api.context import Context, context, json_body, read_route
 from tidings.api.responses import created, page_of
 from tidings.api.routes.operations import submit
@@ -20,7 +21,7 @@ from tidings.operations import planning
 router = APIRouter(tags=["mailboxes"])
 
 
-@router.get("/mailboxes")
+@router.get("/mailboxes", responses=c.page("mailboxes"))
 @read_route
 def list_mailboxes(
     ctx: Context = Depends(context),
@@ -34,7 +35,7 @@ def list_mailboxes(
     return page_of("mailboxes", [mailbox_json(r) for r in rows], pg, total)
 
 
-@router.get("/mailboxes/{mailbox_id}/folders")
+@router.get("/mailboxes/{mailbox_id}/folders", responses=c.page("folders"))
 @read_route
 def list_folders(
     mailbox_id: int,
@@ -52,12 +53,17 @@ def list_folders(
     return page_of("folders", items[pg.offset : pg.offset + pg.size], pg, len(items))
 
 
-@router.get("/mailboxes/{mailbox_id}/custom_fields", status_code=400)
+@router.get("/mailboxes/{mailbox_id}/custom_fields", status_code=400, responses=c.errors(400))
 def list_custom_fields(mailbox_id: int) -> Response:
     raise InvalidInput("Custom Fields module is not installed or not activated")
 
 
-@router.post("/mailboxes", status_code=201, openapi_extra=bodies.CREATE_MAILBOX)
+@router.post(
+    "/mailboxes",
+    status_code=201,
+    openapi_extra=bodies.CREATE_MAILBOX,
+    responses=c.created("Mailbox"),
+)
 def create_mailbox(
     body: dict[str, Any] = Depends(json_body),
     ctx: Context = Depends(context),
@@ -70,7 +76,7 @@ def create_mailbox(
     return created(mailbox_id, mailbox_json(row))
 
 
-@router.delete("/mailboxes/{mailbox_id}", status_code=202)
+@router.delete("/mailboxes/{mailbox_id}", status_code=202, responses=c.BULK)
 def delete_mailbox(
     mailbox_id: int,
     ctx: Context = Depends(context),

@@ -5,6 +5,7 @@ from __future__ import annotations
 from fastapi import APIRouter, Depends
 from starlette.responses import Response
 
+from tidings.api import contract as c
 from tidings.api import params
 from tidings.api.context import Context, context, read_route
 from tidings.api.responses import page_of
@@ -13,7 +14,7 @@ from tidings.desk import queries
 router = APIRouter(tags=["tags"])
 
 
-@router.get("/tags")
+@router.get("/tags", responses=c.page("tags"))
 @read_route
 def list_tags(
     ctx: Context = Depends(context),

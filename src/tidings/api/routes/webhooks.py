@@ -10,6 +10,7 @@ from fastapi import APIRouter, Depends
 from starlette.responses import Response
 
 from tidings.api import bodies, params
+from tidings.api import contract as c
 from tidings.api.context import Context, context, json_body, read_route
 from tidings.api.responses import JSON, created, no_content, page_of
 from tidings.desk import validate as v
@@ -21,7 +22,7 @@ from tidings.webhooks import store, subscriptions
 router = APIRouter(tags=["webhooks"])
 
 
-@router.get("/webhooks")
+@router.get("/webhooks", responses=c.page("webhooks"))
 @read_route
 def list_webhooks(
     ctx: Context = Depends(context),
@@ -34,14 +35,14 @@ def list_webhooks(
     return page_of("webhooks", items, pg, total)
 
 
-@router.get("/webhooks/{webhook_id}")
+@router.get("/webhooks/{webhook_id}", responses=c.ok("Webhook"))
 @read_route
 def get_webhook(webhook_id: int, ctx: Context = Depends(context)) -> Response:
     with ctx.read() as conn:
         return JSON(subscriptions.get_webhook(conn, webhook_id))
 
 
-@router.get("/webhooks/{webhook_id}/deliveries")
+@router.get("/webhooks/{webhook_id}/deliveries", responses=c.page("deliveries"))
 @read_route
 def list_deliveries(
     webhook_id: int,
@@ -56,13 +57,13 @@ def list_deliveries(
     """The webhook's deliveries, newest first, each with every attempt (status, latency,
     the first bytes of the answer, the error)."""
     if status is not None and status not in store.STATUSES:
-        raise InvalidInput.field("status", f"`status` must be one of: {', '.join(store.STATUSES)}")
+        raise params.invalid("status", f"`status` must be one of: {', '.join(store.STATUSES)}")
     query = store.DeliveryQuery(
         webhook_id,
         status=status,
         event_type=type,
-        since=v.date(since, "since") if since else None,
-        until=v.date(until, "until") if until else None,
+        since=params.date(since or None, "since"),
+        until=params.date(until or None, "until"),
     )
     pg = params.page(page, pageSize, ctx.settings.max_page_size)
     with ctx.read() as conn:
@@ -71,7 +72,12 @@ def list_deliveries(
     return page_of("deliveries", items, pg, total)
 
 
-@router.post("/webhooks", status_code=201, openapi_extra=bodies.CREATE_WEBHOOK)
+@router.post(
+    "/webhooks",
+    status_code=201,
+    openapi_extra=bodies.CREATE_WEBHOOK,
+    responses=c.created("NewWebhook"),
+)
 def create_webhook(
     body: dict[str, Any] = Depends(json_body),
     ctx: Context = Depends(context),
@@ -97,7 +103,7 @@ def update_webhook(
     return no_content()
 
 
-@router.post("/webhooks/{webhook_id}/rotate-secret")
+@router.post("/webhooks/{webhook_id}/rotate-secret", responses=c.ok("RotatedWebhook"))
 def rotate_secret(webhook_id: int, ctx: Context = Depends(context)) -> Response:
     """A new signing secret; the old one keeps signing beside it for the grace period
     (``TIDINGS_SECRET_ROTATION_GRACE_HOURS``)."""
@@ -115,7 +121,7 @@ def delete_webhook(webhook_id: int, ctx: Context = Depends(context)) -> Response
     return no_content()
 
 
-@router.post("/webhooks/{webhook_id}/test", status_code=202)
+@router.post("/webhooks/{webhook_id}/test", status_code=202, responses=c.TEST_EVENT)
 def send_test(webhook_id: int, ctx: Context = Depends(context)) -> Response:
     """Announce a ``webhook.test`` event that only this webhook receives, delivered like
     any other; answers the event as ``/api/events`` shows it."""
@@ -125,7 +131,12 @@ def send_test(webhook_id: int, ctx: Context = Depends(context)) -> Response:
         return JSON(event_log.get(conn, event.id), status_code=202)
 
 
-@router.post("/webhooks/{webhook_id}/redeliver", status_code=202, openapi_extra=bodies.REDELIVER)
+@router.post(
+    "/webhooks/{webhook_id}/redeliver",
+    status_code=202,
+    openapi_extra=bodies.REDELIVER,
+    responses=c.REDELIVERY,
+)
 def redeliver(
     webhook_id: int,
     body: dict[str, Any] = Depends(json_body),
