@@ -19,6 +19,7 @@ from tidings.cli_support import console, fail, options, run
 from tidings.clock import system_clock
 from tidings.config import Settings
 from tidings.conversation_cli import conversations_app
+from tidings.listen_cli import listen
 from tidings.webhook_cli import webhooks_app
 
 if TYPE_CHECKING:
@@ -32,6 +33,7 @@ app = typer.Typer(
 )
 app.add_typer(conversations_app, name="conversations")
 app.add_typer(webhooks_app, name="webhooks")
+app.command()(listen)
 
 
 def _print_version(value: bool) -> None:

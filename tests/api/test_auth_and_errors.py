@@ -29,6 +29,7 @@ from tidings.db.engine import Database
 # (method, path) for every route; ids are filled in with 1, which exists in a seeded desk.
 ENDPOINTS = [
     ("GET", "/api/conversations"),
+    ("GET", "/api/conversations/digest"),
     ("POST", "/api/conversations"),
     ("GET", "/api/conversations/1"),
     ("PUT", "/api/conversations/1"),
@@ -379,6 +380,9 @@ QUERY_NUMBERS = [
     ("/api/conversations", "mailboxId"),
     ("/api/conversations", "assignedTo"),
     ("/api/conversations", "number"),
+    ("/api/conversations/digest", "mailboxId"),
+    ("/api/conversations/digest", "buckets"),
+    ("/api/conversations/digest", "bucket"),
     ("/api/tags", "conversationId"),
     ("/api/mailboxes", "userId"),
     ("/api/mailboxes/1/folders", "userId"),

@@ -54,6 +54,7 @@ _INT: Schema = {"type": "integer"}
 _INT_OR_NULL: Schema = {"type": ["integer", "null"]}
 _COUNT: Schema = {"type": "integer", "minimum": 0}
 _DATE = ref("Date")
+_SHA256: Schema = {"type": "string", "pattern": "^[0-9a-f]{64}$"}
 _DATE_OR_NULL = ref("DateOrNull")
 # Entities that are not event payloads (the others come from the event schema files).
 ENTITIES: dict[str, Schema] = {
@@ -155,6 +156,43 @@ ENTITIES: dict[str, Schema] = {
         },
         required=["action", "total"],
     ),
+    "ConversationDigest": {
+        "description": "Counts and SHA-256 hashes of (id, updatedAt, state) in buckets "
+        "(docs/api.md, `GET /api/conversations/digest`).",
+        **_object(
+            {
+                "buckets": {"type": "integer", "minimum": 1},
+                "total": {**_COUNT, "description": "Conversations digested."},
+                "hash": {**_SHA256, "description": "Of the bucket hashes joined by `\\n`."},
+                "items": _array(
+                    _object(
+                        {
+                            "bucket": {**_COUNT, "description": "`id % buckets`."},
+                            "count": _COUNT,
+                            "hash": {
+                                **_SHA256,
+                                "description": "Of the lines `{id}:{updatedAt}:{state}\\n` "
+                                "of its conversations, ascending by id.",
+                            },
+                        }
+                    )
+                ),
+                "conversations": {
+                    **_array(
+                        _object(
+                            {
+                                "id": _INT,
+                                "updatedAt": _DATE,
+                                "state": {"enum": ["draft", "published", "deleted"]},
+                            }
+                        )
+                    ),
+                    "description": "With `bucket`: its conversations, ascending by id.",
+                },
+            },
+            required=["buckets", "total", "hash", "items"],
+        ),
+    },
     "Page": _object(
         {
             "size": {"type": "integer", "minimum": 1},

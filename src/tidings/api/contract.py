@@ -19,6 +19,7 @@ from fastapi.openapi.utils import get_openapi
 
 from tidings.api.components import Schema, components, list_name
 from tidings.api.components import ref as ref  # the routes name bodies with c.ref
+from tidings.desk.digest import DEFAULT_BUCKETS, MAX_BUCKETS
 from tidings.desk.queries import CONVERSATION_SORTS, CUSTOMER_SORTS
 from tidings.events.catalog import ALL_EVENTS
 from tidings.operations.model import OperationStatus
@@ -113,6 +114,11 @@ def binary(description: str) -> Responses:
 
 def conflict(description: str) -> Responses:
     return {409: _json(description, ref("Error"))}
+
+
+def not_found(description: str) -> Responses:
+    """A 404 of an operation without an id in its path (those get one anyway)."""
+    return {404: _json(description, ref("Error"))}
 
 
 BULK: Responses = {
@@ -225,6 +231,18 @@ def _query_for(path: str, name: str) -> Schema | None:
         },
         ("/api/conversations", "sortField"): _one_of(*CONVERSATION_SORTS),
         ("/api/customers", "sortField"): _one_of(*CUSTOMER_SORTS),
+        ("/api/conversations/digest", "buckets"): {
+            "type": "integer",
+            "minimum": 1,
+            "maximum": MAX_BUCKETS,
+            "default": DEFAULT_BUCKETS,
+        },
+        ("/api/conversations/digest", "bucket"): {
+            "type": "integer",
+            "minimum": 0,
+            "maximum": MAX_BUCKETS - 1,
+            "description": "Below `buckets` (a bucket at or above it is a 404).",
+        },
         ("/api/events", "type"): _names(*ALL_EVENTS),
         ("/api/events", "after"): {"type": "string", "pattern": "^[0-9]{1,18}$"},
         ("/api/events", "limit"): {"type": "integer", "minimum": 1, "maximum": 1000},

@@ -133,7 +133,15 @@ def unordered_rows(conn: Connection, statement: Statement, columns: str) -> list
 
 
 def batches(conn: Connection, statement: Statement, size: int = 5000) -> Iterator[list[Any]]:
-    """The first column of every row, ``size`` at a time, never all in memory.
+    """The first column of every row, ``size`` at a time, never all in memory."""
+    for found in row_batches(conn, statement, size):
+        yield [r[0] for r in found]
+
+
+def row_batches(
+    conn: Connection, statement: Statement, size: int = 5000
+) -> Iterator[list[Sequence[Any]]]:
+    """Every row as a plain tuple, ``size`` at a time, never all in memory.
 
     PostgreSQL needs a server-side (named) cursor for that; a plain one fetches the
     whole result into the client. The caller's transaction must stay open meanwhile.
@@ -143,7 +151,7 @@ def batches(conn: Connection, statement: Statement, size: int = 5000) -> Iterato
     with _cursor(conn, sql, params, name) as cursor:
         cursor.execute(sql, params)
         while found := cursor.fetchmany(size):
-            yield [r[0] for r in found]
+            yield found
 
 
 def insert_many(conn: Connection, sql: str, rows: Sequence[Sequence[Any]]) -> None:

@@ -7,6 +7,7 @@ fixed fragments with ``?`` parameters, never an interpolated value.
 
 from __future__ import annotations
 
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -146,6 +147,25 @@ def list_conversation_ids(
         conn, "conversations", conversation_where(f, conn.dialect.name), CONVERSATION_SORTS[sort],
         descending, page,
     )  # fmt: skip
+
+
+def conversation_versions(
+    conn: Connection, mailbox_id: int | None, updated_since: datetime | None
+) -> Iterator[list[Sequence[Any]]]:
+    """``(id, updatedAt, state)`` of every conversation (every state) of ``mailbox_id``,
+    updated at or after ``updated_since``, ascending by id, a batch at a time: what the
+    digest hashes. ``updatedAt`` is already the API's ``2026-12-06T07:30:02Z`` (cut from the
+    stored text as ``conversation_views.iso`` cuts it), ``state`` the integer."""
+    f = ConversationFilter(
+        mailbox_ids=None if mailbox_id is None else [mailbox_id], updated_since=updated_since
+    )
+    w = conversation_where(f, conn.dialect.name)
+    if conn.dialect.name == "postgresql":
+        updated = 'to_char(updated_at, \'YYYY-MM-DD"T"HH24:MI:SS"Z"\')'
+    else:
+        updated = "substr(updated_at, 1, 10) || 'T' || substr(updated_at, 12, 8) || 'Z'"
+    sql = f"SELECT id, {updated}, state FROM conversations{w.sql} ORDER BY id"
+    return raw.row_batches(conn, Statement(sql, tuple(w.params)))
 
 
 def _page_of_ids(
