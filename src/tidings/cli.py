@@ -124,11 +124,16 @@ def worker(
     if metrics_port:
         from prometheus_client import start_http_server
 
+        from tidings.operations.model import OperationStatus
         from tidings.webhooks.metrics import registry
 
         # Loopback only, and no key: whoever can reach it is on this host.
         try:
-            start_http_server(metrics_port, "127.0.0.1", registry(ctx.db, ctx.clock))
+            start_http_server(
+                metrics_port,
+                "127.0.0.1",
+                registry(ctx.db, ctx.clock, [s.value for s in OperationStatus]),
+            )
         except OSError as exc:
             fail(server.bind_problem("127.0.0.1", metrics_port, exc, "--metrics-port"))
         console.print(f"Metrics at http://127.0.0.1:{metrics_port}/metrics")

@@ -22,6 +22,7 @@ from tests.integration.test_events_kit import Desk, FakeClock, H, desk_app, subm
 from tests.integration.test_webhook_delivery import LOCAL, delivering, subscribe
 from tidings.db.engine import Database
 from tidings.db.schema import deliveries, delivery_attempts
+from tidings.operations.model import OperationStatus
 from tidings.webhooks import metrics, store
 from tidings.webhooks.dispatcher import Dispatcher, DispatcherThread
 from tidings.webhooks.sender import Sent
@@ -196,7 +197,7 @@ def test_operations_by_status(database_url: str) -> None:
         submit(desk, {"action": "delete", "conversationIds": ids[2:], "byUser": agent})
         samples = scrape(desk)
         position = desk.mark()
-    by_status = {s: at(samples, "tidings_operations", status=s) for s in metrics.OperationStatus}
+    by_status = {s: at(samples, "tidings_operations", status=s) for s in OperationStatus}
     assert by_status == {
         "queued": 1,
         "running": 0,

@@ -1,6 +1,6 @@
 """Prometheus metrics: what the database holds at scrape time, and what this process sent.
 
-Two sources, exposed together by ``registry(db, clock)`` at ``GET /metrics`` and by
+Two sources, exposed together by ``registry(...)`` at ``GET /metrics`` and by
 ``tidings worker --metrics-port`` (docs/metrics.md):
 
 - **The database**, read by ``DatabaseCollector`` at each scrape: a few aggregate queries
@@ -16,7 +16,7 @@ counters are the process's: every registry shows the same ones.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -27,7 +27,6 @@ from sqlalchemy import Connection, and_, case, func, select
 from tidings.clock import Clock
 from tidings.db.engine import Database
 from tidings.db.schema import deliveries, events, operations, webhooks
-from tidings.operations.model import OperationStatus
 from tidings.webhooks.schedule import Attempt
 from tidings.webhooks.sender import Sent
 from tidings.webhooks.store import PENDING
@@ -130,9 +129,9 @@ def webhook_health(conn: Connection) -> dict[str, int]:
     return counts
 
 
-def operations_by_status(conn: Connection) -> dict[str, int]:
-    """How many operations are in each status (every status, 0 included)."""
-    counts = {status.value: 0 for status in OperationStatus}
+def operations_by_status(conn: Connection, statuses: Sequence[str]) -> dict[str, int]:
+    """How many operations are in each status (every one of ``statuses``, 0 included)."""
+    counts = dict.fromkeys(statuses, 0)
     rows = conn.execute(select(operations.c.status, func.count()).group_by(operations.c.status))
     counts.update({str(status): int(n) for status, n in rows})
     return counts
@@ -142,11 +141,11 @@ def event_log_position(conn: Connection) -> int:
     return int(conn.execute(select(func.coalesce(func.max(events.c.seq), 0))).scalar_one())
 
 
-def snapshot(conn: Connection, now: datetime) -> Snapshot:
+def snapshot(conn: Connection, now: datetime, operation_statuses: Sequence[str]) -> Snapshot:
     return Snapshot(
         backlogs=backlogs(conn, now),
         health=webhook_health(conn),
-        operations=operations_by_status(conn),
+        operations=operations_by_status(conn, operation_statuses),
         event_log_position=event_log_position(conn),
     )
 
@@ -201,20 +200,22 @@ def _by(name: str, documentation: str, counts: dict[str, int]) -> GaugeMetricFam
 class DatabaseCollector:
     """The database's gauges, read at each scrape in one read transaction."""
 
-    def __init__(self, db: Database, clock: Clock) -> None:
-        self.db, self.clock = db, clock
+    def __init__(self, db: Database, clock: Clock, operation_statuses: Sequence[str]) -> None:
+        self.db, self.clock, self.operation_statuses = db, clock, operation_statuses
 
     def collect(self) -> Iterator[Metric]:
         with self.db.read() as conn:
             now = self.clock()
-            snap = snapshot(conn, now)
+            snap = snapshot(conn, now, self.operation_statuses)
         yield from families(snap, now)
 
 
-def registry(db: Database, clock: Clock) -> CollectorRegistry:
-    """One app's metrics: its database's gauges and this process's attempt counters."""
+def registry(db: Database, clock: Clock, operation_statuses: Sequence[str]) -> CollectorRegistry:
+    """One app's metrics: its database's gauges and this process's attempt counters.
+    ``operation_statuses`` (every ``OperationStatus``) comes from the caller: operations
+    sit above webhooks and are not imported here."""
     found = CollectorRegistry()
-    found.register(DatabaseCollector(db, clock))
+    found.register(DatabaseCollector(db, clock, operation_statuses))
     found.register(ATTEMPTS)
     found.register(LATENCY)
     return found

@@ -11,6 +11,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_l
 from starlette.responses import Response
 
 from tidings.api.context import Context, authorize, context, read_route
+from tidings.operations.model import OperationStatus
 from tidings.webhooks import metrics
 
 router = APIRouter(tags=["metrics"])
@@ -18,7 +19,7 @@ router = APIRouter(tags=["metrics"])
 
 def install(app: FastAPI, ctx: Context) -> None:
     """Serve this app's metrics (its own registry) at ``/metrics``."""
-    app.state.metrics = metrics.registry(ctx.db, ctx.clock)
+    app.state.metrics = metrics.registry(ctx.db, ctx.clock, [s.value for s in OperationStatus])
     app.include_router(router, dependencies=[Depends(authorize)])
 
 
