@@ -22,8 +22,8 @@ health are announced in the same transaction (``webhook.failing``, ``.recovered`
 
 A turn starts at once while there was something to claim, when half of a webhook's slots
 are free again, and on a commit: in-process through ``outbox.on_commit``, across
-processes through ``LISTEN tidings_events`` on PostgreSQL or SQLite's ``data_version``
-(``db.wakeup``); a short poll is the floor.
+processes through ``LISTEN tidings_events`` on PostgreSQL (``db.wakeup``); a short poll is
+the floor.
 """
 
 from __future__ import annotations
