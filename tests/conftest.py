@@ -15,6 +15,7 @@ import shutil
 import sqlite3
 import uuid
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import psycopg
@@ -113,9 +114,17 @@ def backend(request: pytest.FixtureRequest) -> str:
 @pytest.fixture
 def database_url(backend: str, request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
     """A fresh, migrated, empty database for this test alone (URL as users write it)."""
+    with fresh_database(backend, request, tmp_path) as url:
+        yield url
+
+
+@contextmanager
+def fresh_database(backend: str, request: pytest.FixtureRequest, directory: Path) -> Iterator[str]:
+    """A fresh, migrated, empty database (a SQLite file in ``directory``), dropped after;
+    for fixtures that outlive one test, such as a module's shared server."""
     if backend == "sqlite":
         sqlite_file: Path = request.getfixturevalue("sqlite_template")
-        path = tmp_path / "tidings.db"
+        path = directory / "tidings.db"
         shutil.copy(sqlite_file, path)
         yield f"sqlite:///{path}"
         return

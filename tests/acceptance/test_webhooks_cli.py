@@ -9,31 +9,25 @@ from __future__ import annotations
 
 import os
 import re
-import shutil
 import subprocess
-import sys
 import time
-import uuid
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from itertools import count
-from pathlib import Path
 from typing import Any
 
 import httpx
 import orjson
 import pytest
-from psycopg import sql
 from standardwebhooks import Webhook
 
-from tests.conftest import BACKENDS, _pg_admin, _pg_drop, _pg_url
+from tests.acceptance.processes import KEY, TIDINGS, environment, running, wait_until_up
+from tests.conftest import BACKENDS, fresh_database
 from tests.helpers import free_port
 from tests.receiver import Received, Receiver, running_receiver
 
 pytestmark = pytest.mark.acceptance
 
-TIDINGS = str(Path(sys.executable).with_name("tidings"))
-KEY = "acceptance-key"
 SECRET = re.compile(r"whsec_[A-Za-z0-9+/=]+")
 # Two quick attempts, so a failing delivery is `failed` within about a second.
 RETRY_SCHEDULE = "0,0.5"
@@ -46,19 +40,8 @@ def server_database(
 ) -> Iterator[str]:
     """A fresh migrated database for the module's server (the ``database_url`` fixture
     is per test; this one lives as long as the server)."""
-    if request.param == "sqlite":
-        path = tmp_path_factory.mktemp("webhooks-cli") / "tidings.db"
-        shutil.copy(request.getfixturevalue("sqlite_template"), path)
-        yield f"sqlite:///{path}"
-        return
-    template: sql.Composable = request.getfixturevalue("pg_template")
-    name = f"t_{uuid.uuid4().hex}"
-    with _pg_admin() as conn:
-        conn.execute(sql.SQL("CREATE DATABASE {} {}").format(sql.Identifier(name), template))
-    try:
-        yield _pg_url(name)
-    finally:
-        _pg_drop(name)
+    with fresh_database(request.param, request, tmp_path_factory.mktemp("webhooks-cli")) as url:
+        yield url
 
 
 @pytest.fixture(scope="module")
@@ -70,40 +53,18 @@ def receiver(server_database: str) -> Iterator[Receiver]:
 
 
 @pytest.fixture(scope="module")
-def server(server_database: str, receiver: Receiver) -> Iterator[str]:
+def server(
+    server_database: str, receiver: Receiver, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[str]:
     port = free_port()
-    env = {
-        **os.environ,
-        "TIDINGS_DATABASE_URL": server_database,
-        "TIDINGS_API_KEY": KEY,
-        "TIDINGS_WEBHOOK_ALLOWED_NETWORKS": "127.0.0.0/8",
-        "TIDINGS_RETRY_SCHEDULE": RETRY_SCHEDULE,
-    }
-    proc = subprocess.Popen(
-        [TIDINGS, "serve", "--port", str(port)],
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
+    env = environment(
+        server_database, webhook_allowed_networks="127.0.0.0/8", retry_schedule=RETRY_SCHEDULE
     )
-    url = f"http://127.0.0.1:{port}"
-    try:
-        _wait_until_up(url, proc)
+    log = tmp_path_factory.mktemp("webhooks-cli-server") / "serve.log"
+    with running(["serve", "--port", str(port)], env, log) as proc:
+        url = f"http://127.0.0.1:{port}"
+        wait_until_up(url, proc, log)
         yield url
-    finally:
-        proc.kill()
-        proc.wait(timeout=10)
-
-
-def _wait_until_up(url: str, proc: subprocess.Popen[bytes]) -> None:
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        assert proc.poll() is None, "tidings serve exited early"
-        try:
-            httpx.get(f"{url}/api/mailboxes", headers={"X-FreeScout-API-Key": KEY}, timeout=1)
-            return
-        except httpx.TransportError:
-            time.sleep(0.1)
-    raise AssertionError("tidings serve did not start within 30 s")
 
 
 def _cli(
