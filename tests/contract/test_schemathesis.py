@@ -16,10 +16,7 @@ generated host name. The last test checks that no other URL got stored.
 from __future__ import annotations
 
 import json
-import os
 import subprocess
-import sys
-import time
 from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
@@ -30,13 +27,12 @@ import pytest
 import schemathesis
 from schemathesis.config import SchemathesisConfig
 
+from tests.acceptance.processes import KEY, TIDINGS, environment, running, wait_until_up
 from tests.helpers import free_port
 
 pytestmark = pytest.mark.acceptance
 
 ROOT = Path(__file__).resolve().parents[2]
-TIDINGS = str(Path(sys.executable).with_name("tidings"))
-KEY = "contract-key"
 SEED = 20261206
 MAX_EXAMPLES = 40
 DEMO_CONVERSATIONS = 60
@@ -77,47 +73,19 @@ def _run(*args: str, env: dict[str, str]) -> None:
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    path = tmp_path_factory.mktemp("contract") / "tidings.db"
-    env = {
-        **os.environ,
-        "TIDINGS_DATABASE_URL": f"sqlite:///{path}",
-        "TIDINGS_API_KEY": KEY,
-        "TIDINGS_RUN_DISPATCHER": "false",
-        "TIDINGS_WEBHOOK_ALLOWED_NETWORKS": "127.0.0.1/32",
-    }
+    directory = tmp_path_factory.mktemp("contract")
+    env = environment(
+        f"sqlite:///{directory / 'tidings.db'}",
+        run_dispatcher="false",
+        webhook_allowed_networks="127.0.0.1/32",
+    )
     _run("demo", "--conversations", str(DEMO_CONVERSATIONS), env=env)
     port = free_port()
-    proc = subprocess.Popen(
-        [TIDINGS, "serve", "--port", str(port)],
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-    )
-    url = f"http://127.0.0.1:{port}"
-    try:
-        _wait_until_up(url, proc)
+    log = directory / "serve.log"
+    with running(["serve", "--port", str(port)], env, log) as proc:
+        url = f"http://127.0.0.1:{port}"
+        wait_until_up(url, proc, log)
         yield url
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(timeout=10)
-        assert proc.stderr is not None
-        proc.stderr.close()
-
-
-def _wait_until_up(url: str, proc: subprocess.Popen[bytes]) -> None:
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        assert proc.poll() is None, "tidings serve exited early"
-        try:
-            httpx.get(f"{url}/openapi.json", timeout=1)
-            return
-        except httpx.TransportError:
-            time.sleep(0.1)
-    raise AssertionError("tidings serve did not start within 30 s")
 
 
 # The committed document: test_the_server_serves_the_committed_document checks that the
