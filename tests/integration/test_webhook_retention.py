@@ -10,7 +10,7 @@ from sqlalchemy import delete, func, insert, select, update
 from tidings.db.engine import Database
 from tidings.db.schema import deliveries, delivery_attempts, events, webhooks
 from tidings.events import log as event_log
-from tidings.webhooks import store
+from tidings.webhooks import history, store
 
 OLD = datetime(2026, 1, 1, tzinfo=UTC)
 NOW = datetime(2026, 6, 1, tzinfo=UTC)
@@ -112,7 +112,7 @@ def test_old_attempts_are_pruned_in_batches(db: Database) -> None:
     removed = []
     while True:
         with db.write() as conn:
-            count = store.prune_attempts(conn, cutoff, batch=4)
+            count = history.prune_attempts(conn, cutoff, batch=4)
         removed.append(count)
         if count < 4:
             break
@@ -151,7 +151,7 @@ def test_deliveries_that_ended_long_ago_are_pruned_with_their_attempts(db: Datab
     removed = []
     while True:
         with db.write() as conn:
-            count = store.prune_deliveries(conn, cutoff, batch=2)
+            count = history.prune_deliveries(conn, cutoff, batch=2)
         removed.append(count)
         if count < 2:
             break
@@ -172,7 +172,7 @@ def test_a_replay_reaching_past_the_log_skips_what_was_pruned(db: Database) -> N
         store.fan_out(conn, OLD)
         conn.execute(update(deliveries).values(status="skipped"))
         conn.execute(delete(events).where(events.c.seq == 1))
-        assert store.requeue(conn, hook, [1, 2, 3], ["skipped"], NOW) == [2, 3]
+        assert history.requeue(conn, hook, [1, 2, 3], ["skipped"], NOW) == [2, 3]
         conn.execute(update(deliveries).where(deliveries.c.sequence == 1).values(status="pending"))
         claimed = store.claim(conn, "me", NOW, timedelta(seconds=30), 10)
         found = conn.execute(select(deliveries.c.sequence, deliveries.c.status))

@@ -16,7 +16,7 @@ from tidings.desk.enums import CONVERSATION_STATUSES, FolderType, Status, parse
 from tidings.desk.snapshots import Snapshot
 from tidings.errors import InvalidInput
 from tidings.events.outbox import Tx
-from tidings.webhooks import store as deliveries
+from tidings.webhooks import history as deliveries
 
 # (tx, conversation ids, params, acting user) -> ids that changed
 ChunkAction = Callable[[Tx, Sequence[int], dict[str, Any], int | None], list[int]]

@@ -50,7 +50,7 @@ from tidings.db.wakeup import EVENTS, Waiter
 from tidings.events import outbox
 from tidings.events.outbox import Tx, transaction
 from tidings.ids import new_id
-from tidings.webhooks import metrics, sender, signing, store
+from tidings.webhooks import history, metrics, sender, signing, store
 from tidings.webhooks.schedule import DEFAULT_SCHEDULE, Attempt, Verdict, next_delay, parse_schedule
 from tidings.webhooks.targets import Network
 
@@ -225,7 +225,7 @@ class Dispatcher:
         ``TIDINGS_ATTEMPT_RETENTION_DAYS``, a batch a transaction; how many rows."""
         cutoff = self.clock() - timedelta(days=self.settings.attempt_retention_days)
         pruned = 0
-        for prune in (store.prune_attempts, store.prune_deliveries):
+        for prune in (history.prune_attempts, history.prune_deliveries):
             while True:
                 try:
                     with self.db.write() as conn:

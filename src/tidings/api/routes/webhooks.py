@@ -17,7 +17,7 @@ from tidings.desk import validate as v
 from tidings.errors import Conflict, InvalidInput, NotFound
 from tidings.events import log as event_log
 from tidings.operations import planning
-from tidings.webhooks import store, subscriptions
+from tidings.webhooks import history, store, subscriptions
 
 router = APIRouter(tags=["webhooks"])
 
@@ -58,7 +58,7 @@ def list_deliveries(
     the first bytes of the answer, the error)."""
     if status is not None and status not in store.STATUSES:
         raise params.invalid("status", f"`status` must be one of: {', '.join(store.STATUSES)}")
-    query = store.DeliveryQuery(
+    query = history.DeliveryQuery(
         webhook_id,
         status=status,
         event_type=type,
@@ -68,7 +68,7 @@ def list_deliveries(
     pg = params.page(page, pageSize, ctx.settings.max_page_size)
     with ctx.read() as conn:
         subscriptions.get_webhook(conn, webhook_id)  # 404 for an unknown webhook
-        items, total = store.list_deliveries(conn, query, pg.size, pg.offset)
+        items, total = history.list_deliveries(conn, query, pg.size, pg.offset)
     return page_of("deliveries", items, pg, total)
 
 
@@ -153,20 +153,20 @@ def redeliver(
             raise Conflict(f"Webhook {webhook_id} is disabled: enable it first")
         if "deliveryId" in body:
             delivery_id = v.required_text(body, "deliveryId")
-            found = store.get_delivery(tx.conn, webhook_id, delivery_id)
+            found = history.get_delivery(tx.conn, webhook_id, delivery_id)
             if found is None:
                 raise NotFound(f"Delivery {delivery_id} not found")
             seq = found["sequence"]
-            if not store.requeue(tx.conn, webhook_id, [seq], store.REDELIVERABLE, tx.now):
+            if not history.requeue(tx.conn, webhook_id, [seq], history.REDELIVERABLE, tx.now):
                 why = "is pending already" if found["status"] == store.PENDING else "has no event"
                 raise Conflict(f"Delivery {delivery_id} {why}: nothing to redeliver")
-            return JSON(store.get_delivery(tx.conn, webhook_id, delivery_id), status_code=202)
+            return JSON(history.get_delivery(tx.conn, webhook_id, delivery_id), status_code=202)
         since = v.date(v.required_text(body, "since"), "since")
         until = v.date(body["until"], "until") if body.get("until") else None
         described: dict[str, Any] = {"status": statuses, "since": body["since"]}
         if until is not None:
             described["until"] = body["until"]
-        matching = store.redeliverable(
+        matching = history.redeliverable(
             webhook_id,
             statuses,
             since,
@@ -183,8 +183,8 @@ def _statuses(body: dict[str, Any]) -> list[str]:
     if "status" not in body:
         return [store.FAILED, store.SKIPPED]
     statuses = v.string_list(body, "status")
-    if not statuses or any(s not in store.REDELIVERABLE for s in statuses):
+    if not statuses or any(s not in history.REDELIVERABLE for s in statuses):
         raise InvalidInput.field(
-            "status", f"`status` must list some of: {', '.join(store.REDELIVERABLE)}"
+            "status", f"`status` must list some of: {', '.join(history.REDELIVERABLE)}"
         )
     return list(dict.fromkeys(statuses))
