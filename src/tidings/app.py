@@ -9,7 +9,7 @@ from contextlib import asynccontextmanager
 import anyio.to_thread
 from fastapi import Depends, FastAPI
 
-from tidings import __version__
+from tidings import __version__, console
 from tidings.api import contract, errors
 from tidings.api.context import Context, authorize
 from tidings.api.cors import install_cors
@@ -115,6 +115,7 @@ def create_app(settings: Settings, clock: Clock = system_clock) -> FastAPI:
         app.include_router(module.router, prefix="/api", dependencies=[Depends(authorize)])
     metrics.install(app, ctx)
     index.install(app)  # GET / and GET /api, without the API key
+    console.install(app, ctx)  # /console, after the API's routes
     errors.install(app)
     contract.install(app)
     install_cors(app, settings.cors_hosts)

@@ -39,6 +39,7 @@ class Settings(BaseSettings):
     attempt_retention_days: float = 30.0
     webhook_poll_seconds: float = 0.05
     run_dispatcher: bool = True
+    console_session_hours: float = 8.0
 
 
 def normalize_database_url(url: str) -> str:

@@ -15,6 +15,7 @@ from tidings import __version__
 LINKS = {
     "docs": "/docs",
     "openapi": "/openapi.json",
+    "console": "/console",
     "conversations": "/api/conversations",
     "customers": "/api/customers",
     "users": "/api/users",
