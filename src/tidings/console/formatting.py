@@ -86,4 +86,3 @@ def pretty_json(value: Any) -> str:
 def count(n: int) -> str:
     """``1,234``: thousands separated."""
     return f"{n:,}"
-

@@ -24,7 +24,6 @@ from tidings.db.schema import (
 )
 from tidings.desk.enums import State
 from tidings.events import log
-from tidings.events.log import EventQuery as EventFilter
 
 LATENCY_SAMPLE = 20_000
 
@@ -131,7 +130,7 @@ def trashed(conn: Connection, mailbox_id: int, limit: int, offset: int) -> tuple
     return list(rows), int(total.scalar_one())
 
 
-def latest_events(conn: Connection, q: EventFilter, before: int | None, limit: int) -> list[Any]:
+def latest_events(conn: Connection, q: log.EventQuery, before: int | None, limit: int) -> list[Any]:
     """The newest events matching ``q`` (below position ``before``), newest first, as the
     log shows them: the page the live tail then grows from the top."""
     query = select(events).order_by(events.c.seq.desc()).limit(limit)
