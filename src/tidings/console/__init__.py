@@ -13,7 +13,7 @@ from starlette.responses import Response
 from starlette.staticfiles import StaticFiles
 
 from tidings.api.context import Context
-from tidings.console import auth, events, operations, overview, trash
+from tidings.console import auth, events, operations, overview, trash, webhooks
 from tidings.console.web import (
     PREFIX,
     Console,
@@ -26,7 +26,7 @@ from tidings.console.web import (
     signed_in,
 )
 
-PAGES = (auth, overview, events, operations, trash)
+PAGES = (auth, overview, events, operations, trash, webhooks)
 
 _fallback = APIRouter(prefix=PREFIX)
 
