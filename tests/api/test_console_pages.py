@@ -76,7 +76,7 @@ def test_the_overview_draws_its_charts_and_refreshes_itself(console: Any) -> Non
     page = console.get("/console").text
     assert page.count('<svg class="chart"') == 2
     assert 'hx-get="/console/overview/panel"' in page
-    assert "Every webhook is healthy" in page
+    assert "No webhooks yet" in page
     assert "Nothing waiting" in page
 
 

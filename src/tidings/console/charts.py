@@ -16,7 +16,7 @@ from html import escape
 from markupsafe import Markup
 
 WIDTH, HEIGHT = 640, 180
-LEFT, RIGHT, TOP, BOTTOM = 44, 8, 10, 22  # room for the axis labels
+LEFT, RIGHT, TOP, BOTTOM = 56, 8, 10, 22  # room for the axis labels
 
 
 @dataclass(frozen=True, slots=True)
