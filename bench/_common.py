@@ -326,6 +326,12 @@ LIST_SQL = [
     " ORDER BY c.created_at DESC, c.id DESC LIMIT 50",
     "SELECT count(*) FROM conversations WHERE state = 2",
 ]
+# One mailbox's active conversations, as an agent's list shows them.
+LIST_MAILBOX_ACTIVE_SQL = [
+    f"SELECT {CONVO_COLUMNS} {CONVO_JOINS} WHERE c.mailbox_id = 1 AND c.status = 1"
+    " AND c.state = 2 ORDER BY c.created_at DESC, c.id DESC LIMIT 50",
+    "SELECT count(*) FROM conversations WHERE mailbox_id = 1 AND status = 1 AND state = 2",
+]
 # The cheapest authenticated endpoint: a framework-overhead floor for this server.
 MAILBOXES_SQL = [
     "SELECT id, name, email, created_at, updated_at FROM mailboxes ORDER BY id LIMIT 50",
@@ -350,6 +356,7 @@ GET_SQL = [
 SNAPSHOT_SQL = [s.replace("= {p}", "IN ({ids})") for s in GET_SQL]
 RAW_SQL = {
     "list_page50": LIST_SQL,
+    "list_mailbox_active": LIST_MAILBOX_ACTIVE_SQL,
     "mailboxes": MAILBOXES_SQL,
     "get_conversation": GET_SQL,
     "snapshot_chunk500": SNAPSHOT_SQL,
@@ -698,6 +705,18 @@ SEQUENCED = [
 ]
 
 
+def _rebuild_totals(conn: Any) -> None:
+    """The list totals, counted once after the load (tidings.db.totals.rebuild's SQL; the
+    triggers' change rows from the bulk insert are dropped)."""
+    conn.execute("DELETE FROM conversation_total_changes")
+    conn.execute("DELETE FROM conversation_totals")
+    conn.execute(
+        "INSERT INTO conversation_totals (mailbox_id, folder_id, status, state, user_id, n)"
+        " SELECT mailbox_id, folder_id, status, state, coalesce(user_id, 0), count(*)"
+        " FROM conversations GROUP BY 1, 2, 3, 4, 5"
+    )
+
+
 def _insert_sqlite(path: Path, spec: Spec) -> None:
     conn = sqlite3.connect(path, isolation_level=None)
     try:
@@ -710,6 +729,7 @@ def _insert_sqlite(path: Path, spec: Spec) -> None:
             names = ", ".join(f'"{c}"' for c in cols)
             marks = ", ".join("?" for _ in cols)
             conn.executemany(f'INSERT INTO "{table.name}" ({names}) VALUES ({marks})', rows)
+        _rebuild_totals(conn)
         conn.execute("COMMIT")
         conn.execute("PRAGMA journal_mode=WAL")
     finally:
@@ -731,6 +751,7 @@ def _insert_pg(url: str, spec: Spec) -> None:
                     f"SELECT setval(pg_get_serial_sequence('{table.name}', 'id'),"
                     f' (SELECT COALESCE(MAX(id), 1) FROM "{table.name}"))'
                 )
+            _rebuild_totals(conn)
         conn.commit()
     with psycopg.connect(url, autocommit=True) as conn:
         conn.execute("VACUUM ANALYZE")

@@ -24,6 +24,7 @@ from psycopg import sql
 from sqlalchemy.engine import make_url
 
 from tests.helpers import free_port as _free_port
+from tidings.db import totals
 from tidings.db.engine import Database
 from tidings.db.migrate import upgrade
 
@@ -127,6 +128,7 @@ def fresh_database(backend: str, request: pytest.FixtureRequest, directory: Path
         path = directory / "tidings.db"
         shutil.copy(sqlite_file, path)
         yield f"sqlite:///{path}"
+        assert_totals_exact(f"sqlite:///{path}")
         return
 
     template: sql.Composable = request.getfixturevalue("pg_template")
@@ -135,8 +137,20 @@ def fresh_database(backend: str, request: pytest.FixtureRequest, directory: Path
         conn.execute(sql.SQL("CREATE DATABASE {} {}").format(sql.Identifier(name), template))
     try:
         yield _pg_url(name)
+        assert_totals_exact(_pg_url(name))
     finally:
         _pg_drop(name)
+
+
+def assert_totals_exact(url: str) -> None:
+    """Whatever a test did, by whichever path, the stored list totals equal a count of
+    the conversations (ADR 0018): checked after every test that had a database."""
+    database = Database(url)
+    try:
+        with database.read() as conn:
+            assert totals.stored(conn) == totals.counted(conn), "list totals drifted"
+    finally:
+        database.dispose()
 
 
 @pytest.fixture

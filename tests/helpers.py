@@ -8,6 +8,7 @@ from pathlib import Path
 
 from sqlalchemy import insert, select
 
+from tidings.db import totals
 from tidings.db.engine import Database
 from tidings.db.schema import conversations, customer_emails, customers, threads
 from tidings.desk.enums import FolderType, SourceType, State, Status, ThreadState, ThreadType, Via
@@ -108,6 +109,7 @@ def seed(database_url: str, total: int) -> tuple[int, list[int]]:
                     for cid in ids
                 ],
             )
+            totals.fold(conn)  # what the outbox does for a change with events
         assert len(ids) == total
         return box, ids
     finally:

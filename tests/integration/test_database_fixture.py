@@ -31,4 +31,4 @@ def test_each_test_gets_its_own_database(db: Database) -> None:
 def test_database_is_migrated_to_head(db: Database) -> None:
     with db.read() as conn:
         revision = conn.exec_driver_sql("SELECT version_num FROM alembic_version").scalar_one()
-    assert revision == "0002"
+    assert revision == "0003"

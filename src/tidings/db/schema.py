@@ -166,6 +166,37 @@ conversations = Table(
     Index("ix_conversations_user_id", "user_id"),
     Index("ix_conversations_updated_at", "updated_at"),
     Index("ix_conversations_mailbox_number", "mailbox_id", "number"),
+    # ``customerEmail`` lists count through this index instead of the whole table.
+    Index("ix_conversations_customer_email", "customer_email"),
+)
+
+# List totals (ADR 0018): how many conversations each (mailbox, folder, status, state,
+# assignee) group holds, so a list's ``totalElements`` is a sum over a few hundred groups
+# however many conversations there are. Triggers on ``conversations`` append +1/-1 rows to
+# ``conversation_total_changes`` (inserts only: concurrent writers never wait on each
+# other there); each transaction folds them into ``conversation_totals`` just before it
+# commits, under the lock that already orders commits (``db/totals.py``). ``user_id`` 0
+# is "unassigned", so that the group is a plain primary key on both databases.
+conversation_totals = Table(
+    "conversation_totals",
+    metadata,
+    Column("mailbox_id", Integer, primary_key=True),
+    Column("folder_id", Integer, primary_key=True),
+    Column("status", Integer, primary_key=True),
+    Column("state", Integer, primary_key=True),
+    Column("user_id", Integer, primary_key=True),
+    Column("n", BigInteger, nullable=False),
+)
+
+conversation_total_changes = Table(
+    "conversation_total_changes",
+    metadata,
+    Column("mailbox_id", Integer, nullable=False),
+    Column("folder_id", Integer, nullable=False),
+    Column("status", Integer, nullable=False),
+    Column("state", Integer, nullable=False),
+    Column("user_id", Integer, nullable=False),
+    Column("delta", Integer, nullable=False),
 )
 
 threads = Table(

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import Connection, Row, delete, insert, select, update
+from sqlalchemy import Connection, Row, bindparam, delete, select, update
 
-from tidings.db.rows import insert_returning_id
+from tidings.db.rows import insert_row
 from tidings.db.schema import (
     conversation_folder,
     conversations,
@@ -45,6 +45,23 @@ from tidings.events.outbox import Tx
 
 THREAD_TYPES = (ThreadType.CUSTOMER, ThreadType.MESSAGE, ThreadType.NOTE)
 
+# The statements every creation runs, built once: SQLAlchemy then reuses their compiled
+# form instead of building and keying a new statement on every call.
+_USER = select(users.c.id, users.c.deleted).where(users.c.id == bindparam("id"))
+_MAILBOX = select(mailboxes.c.id).where(mailboxes.c.id == bindparam("id"))
+_NEXT_NUMBER = (
+    update(mailboxes)
+    .where(mailboxes.c.id == bindparam("mailbox"))
+    .values(last_number=mailboxes.c.last_number + 1)
+    .returning(mailboxes.c.last_number)
+)
+_FIRST_EMAIL = (
+    select(customer_emails.c.email)
+    .where(customer_emails.c.customer_id == bindparam("id"))
+    .order_by(customer_emails.c.id)
+    .limit(1)
+)
+
 
 def lock(conn: Connection, convo_id: int) -> Row[Any]:
     """The conversation row, locked for this transaction on PostgreSQL."""
@@ -60,14 +77,14 @@ def lock(conn: Connection, convo_id: int) -> Row[Any]:
 def require_user(conn: Connection, user_id: int | None, path: str, source: str = "JSON") -> int:
     if user_id is None:
         raise v.required(path, source)
-    row = conn.execute(select(users.c.id, users.c.deleted).where(users.c.id == user_id)).first()
+    row = conn.execute(_USER, {"id": user_id}).first()
     if row is None or row.deleted:
         raise InvalidInput.field(path, f"User {user_id} not found", source)
     return user_id
 
 
 def require_mailbox(conn: Connection, mailbox_id: int, path: str = "mailboxId") -> int:
-    if conn.execute(select(mailboxes.c.id).where(mailboxes.c.id == mailbox_id)).first() is None:
+    if conn.execute(_MAILBOX, {"id": mailbox_id}).first() is None:
         raise InvalidInput.field(path, f"Mailbox {mailbox_id} not found")
     return mailbox_id
 
@@ -150,9 +167,10 @@ def create_conversation(tx: Tx, body: dict[str, Any]) -> int:
         mailbox_id, state, status, assignee
     )
     email = _customer_email(tx.conn, customer_id)
-    convo_id = insert_returning_id(
+    convo_id = insert_row(
         tx.conn,
-        insert(conversations).values(
+        conversations,
+        dict(
             number=number,
             mailbox_id=mailbox_id,
             folder_id=folder_id,
@@ -198,25 +216,11 @@ def _initial_reply(new_threads: list[NewThread], now: Any) -> dict[str, Any]:
 
 
 def _next_number(conn: Connection, mailbox_id: int) -> int:
-    conn.execute(
-        update(mailboxes)
-        .where(mailboxes.c.id == mailbox_id)
-        .values(last_number=mailboxes.c.last_number + 1)
-    )
-    return int(
-        conn.execute(
-            select(mailboxes.c.last_number).where(mailboxes.c.id == mailbox_id)
-        ).scalar_one()
-    )
+    return int(conn.execute(_NEXT_NUMBER, {"mailbox": mailbox_id}).scalar_one())
 
 
 def _customer_email(conn: Connection, customer_id: int) -> str | None:
-    return conn.execute(
-        select(customer_emails.c.email)
-        .where(customer_emails.c.customer_id == customer_id)
-        .order_by(customer_emails.c.id)
-        .limit(1)
-    ).scalar()
+    return conn.execute(_FIRST_EMAIL, {"id": customer_id}).scalar()
 
 
 def add_thread(tx: Tx, convo_id: int, body: dict[str, Any]) -> int:

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import Connection, Text, delete, func, insert, select, update
+from sqlalchemy import Connection, Text, bindparam, delete, func, insert, select, update
 
-from tidings.db.rows import insert_returning_id
+from tidings.db.rows import insert_row
 from tidings.db.schema import customer_emails, customers
 from tidings.desk import validate as v
 from tidings.desk.enums import PHONE_TYPES, PHOTO_TYPES, EmailType
@@ -102,14 +102,16 @@ def _emails_for_create(
     return list(unique.items())
 
 
+# Built once, the emails bound at execution: compiled once, not once per call.
+_OWNERS = select(customer_emails.c.email, customer_emails.c.customer_id).where(
+    customer_emails.c.email.in_(bindparam("emails", expanding=True))
+)
+
+
 def _taken(conn: Connection, emails: list[str]) -> dict[str, int]:
     if not emails:
         return {}
-    rows = conn.execute(
-        select(customer_emails.c.email, customer_emails.c.customer_id).where(
-            customer_emails.c.email.in_(emails)
-        )
-    )
+    rows = conn.execute(_OWNERS, {"emails": emails})
     return {r.email: r.customer_id for r in rows}
 
 
@@ -126,8 +128,8 @@ def create_customer(tx: Tx, body: dict[str, Any], where: str = "") -> int:
         raise InvalidInput.field(path, "Customers with such email(s) already exist")
     profile = _profile(body, where)
     values = {"phones": [], "social_profiles": [], "websites": [], "address": {}, **profile}
-    customer_id = insert_returning_id(
-        tx.conn, insert(customers).values(**values, created_at=tx.now, updated_at=tx.now)
+    customer_id = insert_row(
+        tx.conn, customers, {**values, "created_at": tx.now, "updated_at": tx.now}
     )
     fresh = [(e, t) for e, t in emails if e not in taken]
     if fresh:

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import Connection, and_, case, func, insert, select
+from sqlalchemy import Connection, and_, bindparam, case, func, insert, select
 
 from tidings.db.schema import conversation_folder, conversations, folders, mailbox_user
 from tidings.desk.enums import FolderType, State, Status
@@ -52,15 +52,17 @@ def folder_type_for(state: int, status: int, user_id: int | None) -> FolderType:
     return FolderType.UNASSIGNED
 
 
+# Built once, its id list bound at execution: compiled once, not once per call.
+_MAILBOX_FOLDERS = select(folders.c.id, folders.c.mailbox_id, folders.c.type).where(
+    folders.c.mailbox_id.in_(bindparam("mailboxes", expanding=True)), folders.c.user_id.is_(None)
+)
+
+
 class FolderMap:
     """(mailbox, folder type) -> folder id for the mailbox-wide folders."""
 
     def __init__(self, conn: Connection, mailbox_ids: set[int]) -> None:
-        rows = conn.execute(
-            select(folders.c.id, folders.c.mailbox_id, folders.c.type).where(
-                folders.c.mailbox_id.in_(sorted(mailbox_ids)), folders.c.user_id.is_(None)
-            )
-        )
+        rows = conn.execute(_MAILBOX_FOLDERS, {"mailboxes": sorted(mailbox_ids)})
         self._ids: dict[tuple[int, int], int] = {(r.mailbox_id, r.type): r.id for r in rows}
 
     def folder_id(self, mailbox_id: int, folder_type: FolderType) -> int:

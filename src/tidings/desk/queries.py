@@ -8,7 +8,7 @@ fixed fragments with ``?`` parameters, never an interpolated value.
 from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from datetime import datetime
 from typing import Any
 
@@ -140,13 +140,49 @@ def conversation_where(f: ConversationFilter, dialect: str) -> Where:
     return w
 
 
+# The filters the stored totals answer (ADR 0018); any other filter counts rows.
+TOTALED_FILTERS = frozenset(
+    {"mailbox_ids", "folder_id", "statuses", "state", "assigned_to", "unassigned"}
+)
+
+
+def totals_where(f: ConversationFilter, dialect: str) -> Where | None:
+    """The filter over ``conversation_totals``, or None when it filters on anything the
+    totals do not group by."""
+    if any(
+        getattr(f, x.name) not in (None, False) for x in fields(f) if x.name not in TOTALED_FILTERS
+    ):
+        return None
+    w = Where(dialect)
+    if f.mailbox_ids:
+        w.any_of("mailbox_id", f.mailbox_ids)
+    if f.folder_id is not None:
+        w.add("folder_id = ?", f.folder_id)
+    if f.statuses:
+        w.any_of("status", f.statuses)
+    if f.state is not None:
+        w.add("state = ?", f.state)
+    if f.unassigned:
+        w.add("user_id = 0")
+    elif f.assigned_to is not None:
+        w.add("user_id = ?", f.assigned_to)
+    return w
+
+
 def list_conversation_ids(
     conn: Connection, f: ConversationFilter, sort: str, descending: bool, page: Page
 ) -> tuple[list[int], int]:
-    return _page_of_ids(
-        conn, "conversations", conversation_where(f, conn.dialect.name), CONVERSATION_SORTS[sort],
-        descending, page,
-    )  # fmt: skip
+    dialect = conn.dialect.name
+    w = conversation_where(f, dialect)
+    total = totals_where(f, dialect)
+    count = (
+        Statement(
+            f"SELECT coalesce(sum(n), 0) FROM conversation_totals{total.sql}", tuple(total.params)
+        )
+        if total is not None
+        else None
+    )
+    return _page_of_ids(conn, "conversations", w, CONVERSATION_SORTS[sort], descending, page, count)
 
 
 def conversation_versions(
@@ -169,8 +205,16 @@ def conversation_versions(
 
 
 def _page_of_ids(
-    conn: Connection, table: str, w: Where, column: str, descending: bool, page: Page
+    conn: Connection,
+    table: str,
+    w: Where,
+    column: str,
+    descending: bool,
+    page: Page,
+    total: Statement | None = None,
 ) -> tuple[list[int], int]:
+    """A page of ids and the total: from ``total`` (a sum over stored totals) when given,
+    else a ``COUNT(*)``, remembered until the event log moves (ADR 0006)."""
     direction = "DESC" if descending else "ASC"
     params = tuple(w.params)
     found = raw.rows(
@@ -185,6 +229,8 @@ def _page_of_ids(
     # A short first page is its own count; skip the COUNT(*) scan then.
     if page.number == 1 and len(ids) < page.size:
         return ids, len(ids)
+    if total is not None:
+        return ids, int(raw.scalar(conn, total))
     return ids, counts.count(conn, Statement(f"SELECT count(*) FROM {table}{w.sql}", params))
 
 

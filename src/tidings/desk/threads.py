@@ -13,7 +13,7 @@ from typing import Any
 
 from sqlalchemy import Connection, insert, select, update
 
-from tidings.db.rows import insert_returning_id
+from tidings.db.rows import insert_row
 from tidings.db.schema import attachments, conversations, threads, users
 from tidings.desk import validate as v
 from tidings.desk.enums import Action, SourceType, State, Status, ThreadState, ThreadType, Via
@@ -93,9 +93,10 @@ def safe_file_name(name: str) -> str:
 def insert_thread(tx: Tx, convo_id: int, new: NewThread) -> int:
     is_customer = new.type == ThreadType.CUSTOMER
     created = new.created_at if (new.imported and new.created_at) else tx.now
-    thread_id = insert_returning_id(
+    thread_id = insert_row(
         tx.conn,
-        insert(threads).values(
+        threads,
+        dict(
             conversation_id=convo_id,
             type=new.type,
             status=new.status or Status.NOCHANGE,

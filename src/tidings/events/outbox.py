@@ -25,7 +25,7 @@ import orjson
 from sqlalchemy import Connection
 
 from tidings.clock import Clock, system_clock
-from tidings.db import raw, wakeup
+from tidings.db import raw, totals, wakeup
 from tidings.db.engine import Database
 from tidings.events import payloads
 from tidings.ids import new_id, new_ids
@@ -108,12 +108,15 @@ class Tx:
 
 
 def append(conn: Connection, pending: list[PendingEvent]) -> None:
-    """Write the events; call only as the last statement before commit."""
+    """Write the events and fold the list totals; call only as the last statement before
+    commit."""
     if not pending:
         return
     if conn.dialect.name == "postgresql":
         wakeup.notify(conn, wakeup.EVENTS)  # delivered to listeners only if this commits
         conn.exec_driver_sql(f"SELECT pg_advisory_xact_lock({_APPEND_LOCK})")
+    # Under the same lock: one transaction at a time updates the totals (db/totals.py).
+    totals.fold(conn)
     # The events of a transaction share a few timestamps (usually one): convert each once.
     stored = {t: raw.bind(t, conn.dialect.name) for t in {e.created_at for e in pending}}
     rows = [
