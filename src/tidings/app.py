@@ -37,7 +37,7 @@ ROUTERS = (conversations, customers, users, mailboxes, tags, webhooks, attachmen
 
 
 def build_context(settings: Settings, clock: Clock = system_clock) -> Context:
-    db = Database(settings.database_url)
+    db = Database(settings.database_url, mmap_mb=settings.sqlite_mmap_mb)
     upgrade(db)
     return Context(
         settings=settings,

@@ -158,7 +158,7 @@ def migrate() -> None:
 
     settings = Settings()
     with server.opening_database(settings.database_url):
-        db = Database(settings.database_url)
+        db = Database(settings.database_url, mmap_mb=settings.sqlite_mmap_mb)
         upgrade(db)
     db.dispose()
     url = server.masked_url(settings.database_url)
@@ -177,7 +177,7 @@ def demo(
 
     settings = Settings()
     with server.opening_database(settings.database_url):
-        db = Database(settings.database_url)
+        db = Database(settings.database_url, mmap_mb=settings.sqlite_mmap_mb)
         upgrade(db)
     if not is_empty(db):
         console.print("The database already has data; demo data not loaded.")
@@ -221,7 +221,7 @@ def _print_stored(value: Callable[[Database, Settings], str]) -> None:
 
     settings = Settings()
     with server.opening_database(settings.database_url):
-        db = Database(settings.database_url)
+        db = Database(settings.database_url, mmap_mb=settings.sqlite_mmap_mb)
         upgrade(db)
     typer.echo(value(db, settings))
     db.dispose()

@@ -12,6 +12,7 @@ class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="TIDINGS_", extra="ignore")
 
     database_url: str = "sqlite:///./tidings.db"
+    sqlite_mmap_mb: int = 256
     api_key: str | None = None
     host: str = "127.0.0.1"
     port: int = 8080
