@@ -62,7 +62,7 @@ def attempt(db: Database, clock: FakeClock, status: int, body: str, *, final: bo
             latency_ms=42,
             response_body=body,
             error_class=None,
-            error=None if status < 300 else f"HTTP {status}",
+            error=None,  # as the sender records an HTTP answer: its status says it
             next_attempt_at=None if final or status < 300 else clock.now + timedelta(hours=1),
             delivered=status < 300,
             gone=False,
