@@ -14,6 +14,8 @@ import importlib
 from collections.abc import AsyncIterator, Callable
 from typing import Any, cast
 
+from starlette.concurrency import run_in_threadpool
+
 from tidings.api.context import Context
 from tidings.events import log
 
@@ -29,12 +31,21 @@ async def poll(
     """Batches of the events after ``query.after`` matching ``query``, forever; an empty
     batch on each quiet poll (the caller's chance to send a heartbeat)."""
     while True:
-        with ctx.read() as conn:
-            items, cursor, more = log.read(conn, query)
+        items, cursor, more = await _read(ctx, query)
         query = dataclasses.replace(query, after=cursor)
         yield items
         if not more:
             await asyncio.sleep(0.5 if poll_seconds is None else poll_seconds)
+
+
+async def _read(ctx: Context, query: log.EventQuery) -> tuple[list[dict[str, Any]], int, bool]:
+    """Where the API's reads run (ADR 0008): on the event loop on SQLite, else a thread."""
+
+    def read() -> tuple[list[dict[str, Any]], int, bool]:
+        with ctx.read() as conn:
+            return log.read(conn, query)
+
+    return read() if ctx.reads_on_event_loop else await run_in_threadpool(read)
 
 
 def follower() -> Follow:
