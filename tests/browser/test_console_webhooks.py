@@ -78,13 +78,17 @@ def health(page: Any) -> str:
     return str(page.locator("[data-health]").first.get_attribute("data-health"))
 
 
-def create_webhook(console: Any, server: Server, url: str) -> tuple[int, str]:
+def create_webhook(
+    console: Any, server: Server, url: str, shoot: Callable[[Any, str], None] | None = None
+) -> tuple[int, str]:
     """Through the form: the webhook's id and the secret shown once."""
     console.goto(f"{server.url}/console/webhooks")
     console.click("text=New webhook")
     console.fill("input[name=url]", url)
     console.uncheck("input[name=events][value='*']")
     console.check("input[name=events][value='customer.created']")
+    if shoot:
+        shoot(console, "webhook-new")
     console.click("button:has-text('Create webhook')")
     secret = console.locator("#webhook-secret").inner_text().strip()
     assert secret.startswith("whsec_")
@@ -97,7 +101,7 @@ def create_webhook(console: Any, server: Server, url: str) -> tuple[int, str]:
 def test_a_webhook_delivers_fails_is_replayed_and_recovers(
     console: Any, server: Server, receiver: Receiver, shoot: Callable[[Any, str], None]
 ) -> None:
-    webhook_id, secret = create_webhook(console, server, receiver.url("/hook"))
+    webhook_id, secret = create_webhook(console, server, receiver.url("/hook"), shoot)
     assert console.locator("button[data-copy=webhook-secret]").is_visible()
     shoot(console, "webhook-created")
     console.click("text=Done: to the webhook")
@@ -120,6 +124,10 @@ def test_a_webhook_delivers_fails_is_replayed_and_recovers(
     console.wait_for_selector("#test-result[data-status=delivered]")
     assert "HTTP 200" in console.locator("#test-result").inner_text()
     assert receiver.wait_for("/hook", 4)[-1].headers["X-FreeScout-Event"] == "webhook.test"
+    console.click("text=Back to the webhook")
+    assert health(console) == "healthy"
+    assert "just now" in console.locator("dt:has-text('Last success') + dd").inner_text()
+    shoot(console, "webhook")
 
     # The receiver breaks: four deliveries fail for good and the webhook turns failing.
     receiver.script["/hook"] = [500]
