@@ -241,7 +241,8 @@ async def list_page(
     now, number = console.ctx.clock(), max(1, page)
 
     def read(conn: Connection) -> tuple[list[Row], int]:
-        hooks, total = subscriptions.list_webhooks(conn, PAGE_SIZE, (number - 1) * PAGE_SIZE)
+        offset = queries.Page(number, PAGE_SIZE).offset  # clamped to 64 bits
+        hooks, total = subscriptions.list_webhooks(conn, PAGE_SIZE, offset)
         return rows_of(hooks, metrics.backlogs(conn, now)), total
 
     rows, total = await console.read(read)
@@ -493,7 +494,7 @@ async def deliveries_page(
         hook = _hook(conn, webhook_id)
         if hook is None:
             return None, [], 0
-        offset = (number - 1) * DELIVERIES_PAGE_SIZE
+        offset = queries.Page(number, DELIVERIES_PAGE_SIZE).offset
         items, total = history.list_deliveries(conn, query, DELIVERIES_PAGE_SIZE, offset)
         return hook, items, total
 
