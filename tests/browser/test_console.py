@@ -161,6 +161,10 @@ def test_the_overview_shows_the_charts(
     assert console.locator("svg.chart").count() == 2
     assert int(console.locator("#events-last-hour").inner_text().replace(",", "")) > 0
     shoot(console, "overview")
+    light = console.evaluate("getComputedStyle(document.documentElement).backgroundColor")
+    console.emulate_media(color_scheme="dark")
+    assert console.evaluate("getComputedStyle(document.documentElement).backgroundColor") != light
+    shoot(console, "overview-dark")
 
 
 def test_a_phone_sized_screen_keeps_the_console_usable(
