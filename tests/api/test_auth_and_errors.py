@@ -1,7 +1,7 @@
 """Authentication (reference 1.1) and the error surface every endpoint shares (1.2, 1.3).
 
-Each endpoint Tidings registers (other than /api/events and /api/operations) is
-listed once in ``ENDPOINTS``; the parametrized tests below walk all of them.
+Each endpoint Tidings registers (other than the pages of /api/events and /api/operations)
+is listed once in ``ENDPOINTS``; the parametrized tests below walk all of them.
 """
 
 from __future__ import annotations
@@ -65,6 +65,8 @@ ENDPOINTS = [
     ("POST", "/api/webhooks/1/redeliver"),
     ("GET", "/api/attachments/1/data"),
     ("GET", "/api/operations/1/items"),
+    # Refused before the stream begins; the stream itself: tests/acceptance/test_event_stream.
+    ("GET", "/api/events/stream"),
 ]
 
 # The endpoints that read a JSON body.
@@ -112,7 +114,7 @@ def test_endpoint_list_covers_every_route(app: FastAPI) -> None:
         (method.upper(), re.sub(r"\{[^}]+\}", "1", path))
         for path, operations in app.openapi()["paths"].items()
         if not path.startswith(("/api/events", "/api/operations"))
-        or path == "/api/operations/{op_id}/items"
+        or path in ("/api/operations/{op_id}/items", "/api/events/stream")
         for method in operations
     }
     assert registered == set(ENDPOINTS)

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import tidings.events
+from tidings.events.catalog import ALL_EVENTS
 from tidings.operations.actions import BULK_ACTIONS
 from tidings.operations.store import ITEM_OUTCOMES
 from tidings.webhooks.store import STATUSES as DELIVERY_STATUSES
@@ -216,6 +217,25 @@ ENTITIES: dict[str, Schema] = {
             ),
         }
     ),
+    "StreamedEvent": {
+        "description": "One message of `GET /api/events/stream`, as an `EventSource` reads it.",
+        **_object(
+            {
+                "id": {
+                    "type": "string",
+                    "pattern": "^[0-9]+$",
+                    "description": "The event's `seq`: `Last-Event-ID` when reconnecting.",
+                },
+                "event": {"enum": list(ALL_EVENTS), "description": "The event's type."},
+                "data": {
+                    "type": "string",
+                    "description": "The event as `GET /api/events` shows it, on one line.",
+                    "contentMediaType": "application/json",
+                    "contentSchema": ref("Event"),
+                },
+            }
+        ),
+    },
     "Error": {
         "description": "FreeScout's error body.",
         **_object(

@@ -2,11 +2,11 @@
 
 Routes answer raw ``Response`` objects (orjson, FreeScout's shapes), so FastAPI cannot
 see what they send. This module says it: each operation's statuses and bodies (the
-schemas are in ``tidings.api.components``) and each query parameter exactly as the server
-reads it. Routes name their success answers with the helpers below (``ok``, ``created``,
-``accepted``, ``page``, ``errors``); ``install`` adds what every operation shares (400,
-401, 404 with a path id, 413 with a body) and drops FastAPI's ``422``, which the app
-never sends (``tidings.api.errors`` answers 400).
+schemas are in ``tidings.api.components``) and each query parameter (and header, such as
+``Last-Event-ID``) exactly as the server reads it. Routes name their success answers with
+the helpers below (``ok``, ``created``, ``accepted``, ``page``, ``errors``); ``install``
+adds what every operation shares (400, 401, 404 with a path id, 413 with a body) and drops
+FastAPI's ``422``, which the app never sends (``tidings.api.errors`` answers 400).
 """
 
 from __future__ import annotations
@@ -17,6 +17,7 @@ from typing import Any
 from fastapi import FastAPI
 from fastapi.openapi.utils import get_openapi
 
+from tidings.api import stream
 from tidings.api.components import Schema, components, list_name
 from tidings.api.components import ref as ref  # the routes name bodies with c.ref
 from tidings.desk.digest import DEFAULT_BUCKETS, MAX_BUCKETS
@@ -143,6 +144,19 @@ REDELIVERY: Responses = {
 }
 
 
+EVENT_STREAM: Responses = {
+    200: {
+        "description": "Server-Sent Events, without end: first "
+        f"`retry: {stream.RETRY_MILLISECONDS}`, then one message per event in commit order "
+        "(`id:` its `seq`, `event:` its type, `data:` the event as `GET /api/events` shows "
+        f"it, on one line), and a `: keep-alive` comment after {stream.HEARTBEAT_SECONDS:g} s "
+        "without one (docs/api.md, `GET /api/events/stream`). The schema describes one "
+        "message.",
+        "content": {"text/event-stream": {"schema": ref("StreamedEvent")}},
+    }
+}
+
+
 def _words(name: str) -> str:
     return "".join(f" {c.lower()}" if c.isupper() else c for c in name).strip()
 
@@ -218,6 +232,9 @@ QUERY: dict[str, Schema] = {
 }
 
 
+_CURSOR: Schema = {"type": "string", "pattern": "^[0-9]{1,18}$"}
+
+
 def _query_for(path: str, name: str) -> Schema | None:
     specific: dict[tuple[str, str], Schema] = {
         ("/api/conversations", "mailboxId"): _listed(_NUMBER, around=_W_INT),
@@ -244,8 +261,11 @@ def _query_for(path: str, name: str) -> Schema | None:
             "description": "Below `buckets` (a bucket at or above it is a 404).",
         },
         ("/api/events", "type"): _names(*ALL_EVENTS),
-        ("/api/events", "after"): {"type": "string", "pattern": "^[0-9]{1,18}$"},
+        ("/api/events", "after"): _CURSOR,
         ("/api/events", "limit"): {"type": "integer", "minimum": 1, "maximum": 1000},
+        ("/api/events/stream", "type"): _names(*ALL_EVENTS),
+        ("/api/events/stream", "after"): _CURSOR,
+        ("/api/events/stream", "Last-Event-ID"): _CURSOR,
         ("/api/operations", "status"): _one_of(*OperationStatus, empty=False),
         ("/api/operations/{op_id}/items", "outcome"): _one_of(*ITEM_OUTCOMES, empty=False),
         ("/api/webhooks/{webhook_id}/deliveries", "status"): _one_of(
@@ -264,7 +284,7 @@ def required_query(name: str, description: str) -> dict[str, Any]:
 
 def _describe_parameters(path: str, operation: Schema) -> None:
     for parameter in operation.get("parameters", []):
-        if parameter["in"] != "query":
+        if parameter["in"] not in ("query", "header"):
             continue
         exact = _query_for(path, parameter["name"])
         if exact is not None:
