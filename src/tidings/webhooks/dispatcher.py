@@ -117,8 +117,13 @@ class Dispatcher:
                 self._wake.clear()
                 # Copies: the tasks change both while the turn runs in a thread.
                 results, self._results = self._results, []
+                claimed: list[store.Due] = []
                 try:
-                    claimed, self._caps = await asyncio.to_thread(self._turn, results, self._held())
+                    busy = bool(results or self._held())
+                    if busy or await asyncio.to_thread(self._any_enabled):
+                        claimed, self._caps = await asyncio.to_thread(
+                            self._turn, results, self._held()
+                        )
                 except Exception:
                     # Their leases run out, and the deliveries are sent again: at least once.
                     logger.exception("recording %d attempts and claiming failed", len(results))
@@ -136,6 +141,13 @@ class Dispatcher:
         self._queued.clear()
         await asyncio.to_thread(self._turn, self._results, None, unsent)
         await asyncio.to_thread(forwarding.join)
+
+    def _any_enabled(self) -> bool:
+        """A read, so that a desk without webhooks does not open a write transaction on
+        every commit and every poll: on SQLite those queued with the requests' writes for
+        the one write lock (measured: ~1 ms of CPU per created conversation)."""
+        with self.db.read() as conn:
+            return store.any_enabled(conn)
 
     def _held(self) -> dict[int, int]:
         """Per webhook, the deliveries this dispatcher holds: sending, or claimed and

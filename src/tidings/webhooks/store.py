@@ -115,6 +115,14 @@ class Due:
     secrets: tuple[str, ...]
 
 
+def any_enabled(conn: Connection) -> bool:
+    """Whether any webhook is enabled: with none, a dispatcher's turn has nothing to do."""
+    return (
+        conn.execute(select(webhooks.c.id).where(webhooks.c.enabled.is_(True)).limit(1)).first()
+        is not None
+    )
+
+
 def concurrency_caps(conn: Connection) -> dict[int, int]:
     """Each enabled webhook's ``maxConcurrency``."""
     rows = conn.execute(
