@@ -24,6 +24,7 @@ import uvicorn
 from sqlalchemy import make_url
 from sqlalchemy.exc import ArgumentError, NoSuchModuleError, OperationalError
 
+from tidings.api import stream
 from tidings.cli_support import fail, without_passwords
 from tidings.config import normalize_database_url
 
@@ -187,6 +188,12 @@ class AnnouncingServer(uvicorn.Server):
         await super().startup(sockets=sockets)
         if self.started:
             self.ready()
+
+    def handle_exit(self, sig: int, frame: FrameType | None) -> None:
+        # An event stream never ends by itself, and uvicorn waits for every open response
+        # before it stops: end the streams, and their clients reconnect elsewhere.
+        stream.close_all()
+        super().handle_exit(sig, frame)
 
 
 def log_to_stderr() -> None:

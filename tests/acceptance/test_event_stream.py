@@ -449,11 +449,6 @@ def test_a_client_that_goes_away_is_let_go(own_server: Served) -> None:
     assert "Traceback" not in own_server.log.read_text()
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="uvicorn waits for open responses before it stops: `tidings serve` must call "
-    "tidings.api.stream.close_all() when it is told to stop (cli_server.AnnouncingServer)",
-)
 def test_stopping_the_server_ends_open_streams(own_server: Served) -> None:
     async def scenario() -> None:
         async with streaming(own_server.url, {"after": "999999"}) as stream:

@@ -4,7 +4,7 @@ The page is the newest events matching the filters, rendered by the server (read
 without JavaScript, paged with "older"). With JavaScript, htmx's SSE extension opens
 ``/console/events/stream`` from the newest position the page showed, and each event that
 commits arrives as one table row (``event: event``, an HTML ``<tr>``), prepended. The
-stream is the API's (``tail.py``): same order, same guarantees; a reconnecting
+stream is the API's (``tidings.api.stream.follow``): same order, same guarantees; a reconnecting
 ``EventSource`` sends ``Last-Event-ID`` and resumes after it.
 """
 
@@ -22,7 +22,8 @@ from fastapi import APIRouter, Depends, Request
 from sqlalchemy.exc import SQLAlchemyError
 from starlette.responses import Response, StreamingResponse
 
-from tidings.console import queries, tail
+from tidings.api import stream
+from tidings.console import queries
 from tidings.console.formatting import when
 from tidings.console.web import PREFIX, SECURITY_HEADERS, Viewer, console_of, render, signed_in
 from tidings.events import log
@@ -147,13 +148,12 @@ async def _rows(
 ) -> AsyncGenerator[bytes, None]:
     """Each batch as SSE messages of one ``<tr>`` each; a comment when nothing came."""
     console = console_of(request)
-    follow = tail.follower()
     template = console.templates.get_template("event_row.html")
     try:
-        yield b"retry: 2000\n\n"
-        async for batch in follow(console.ctx, query):
+        yield stream.RETRY
+        async for batch in stream.follow(console.ctx, query):
             if not batch:
-                yield tail.HEARTBEAT
+                yield stream.HEARTBEAT
                 continue
             now = console.ctx.clock()
             chunks = []
