@@ -420,6 +420,7 @@ def _start_profile(server: Server, profile: Path | None, duration: float) -> Any
             "raw",
             "--threads",
             "--nonblocking",
+            "--gil",  # only the thread holding the GIL: where Python spends CPU
             "--output",
             str(out),
         ],

@@ -169,7 +169,7 @@ def _conversation(
             )
     roll = rnd.random()
     status = "closed" if roll < 0.3 else "pending" if roll < 0.5 else "active"
-    convo_id = convos.create_conversation(
+    convo_id: int = convos.create_conversation(
         tx,
         {
             "type": rnd.choice(["email", "email", "email", "phone", "chat"]),
@@ -185,7 +185,7 @@ def _conversation(
                 "%Y-%m-%dT%H:%M:%SZ"
             ),
         },
-    )
+    )["id"]
     if rnd.random() < 0.15:
         tags.set_tags(tx, [convo_id], rnd.sample(["vip", "refund", "bug", "billing", "urgent"], 2))
     roll = rnd.random()

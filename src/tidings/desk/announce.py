@@ -26,11 +26,15 @@ def emit_conversation(tx: Tx, type_: str, payload: Json) -> None:
     )
 
 
-def announce(tx: Tx, changes: Sequence[tuple[str, int]], *, with_tags: bool = False) -> None:
-    """Emit ``(event type, conversation id)`` pairs in order, each with its snapshot."""
+def announce(
+    tx: Tx, changes: Sequence[tuple[str, int]], *, with_tags: bool = False
+) -> dict[int, Json]:
+    """Emit ``(event type, conversation id)`` pairs in order, each with its snapshot;
+    returns the snapshots, by conversation id."""
     if not changes:
-        return
+        return {}
     ids = list(dict.fromkeys(convo_id for _, convo_id in changes))
     payloads = snapshots(tx, ids, with_tags=with_tags)
     for type_, convo_id in changes:
         emit_conversation(tx, type_, payloads[convo_id])
+    return payloads

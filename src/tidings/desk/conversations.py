@@ -40,6 +40,7 @@ from tidings.desk.threads import (
     record_reply,
     user_name,
 )
+from tidings.desk.views import Json
 from tidings.errors import InvalidInput, NotFound
 from tidings.events.outbox import Tx
 
@@ -134,8 +135,9 @@ def parse_thread(tx: Tx, item: Any, where: str, default_customer: int | None) ->
     return new
 
 
-def create_conversation(tx: Tx, body: dict[str, Any]) -> int:
-    """POST /api/conversations: one ``convo.created`` carrying every thread."""
+def create_conversation(tx: Tx, body: dict[str, Any]) -> Json:
+    """POST /api/conversations: one ``convo.created`` carrying every thread. Returns the
+    new conversation as the API shows it: the event's snapshot, rendered once."""
     kind = v.enum_value(body, "type", ConversationType)
     if kind is None:
         raise v.required("type")
@@ -203,8 +205,7 @@ def create_conversation(tx: Tx, body: dict[str, Any]) -> int:
         )
     for new in new_threads:
         insert_thread(tx, convo_id, new)
-    announce(tx, [("convo.created", convo_id)])
-    return convo_id
+    return announce(tx, [("convo.created", convo_id)])[convo_id]
 
 
 def _initial_reply(new_threads: list[NewThread], now: Any) -> dict[str, Any]:

@@ -10,7 +10,7 @@ from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from typing import Any
 
-from sqlalchemy import Connection, Row, select
+from sqlalchemy import Connection, Row, bindparam, select
 
 from tidings.clock import isoformat
 from tidings.db.schema import (
@@ -67,12 +67,15 @@ def load_mailbox(conn: Connection, mailbox_id: int) -> Row[Any] | None:
     return conn.execute(select(mailboxes).where(mailboxes.c.id == mailbox_id)).first()
 
 
-def _by_id(conn: Connection, table: Any, ids: set[int]) -> dict[int, Row[Any]]:
-    found: dict[int, Row[Any]] = {}
-    for part in chunked(sorted(ids)):
-        for row in conn.execute(select(table).where(table.c.id.in_(part))):
-            found[row.id] = row
-    return found
+# Built once, the id lists bound at execution: SQLAlchemy compiles each once, instead of
+# building and keying a new statement per call (a customer is rendered for every
+# ``customer.*`` event, one per conversation created for a new customer).
+_CUSTOMERS = select(customers).where(customers.c.id.in_(bindparam("ids", expanding=True)))
+_EMAILS = (
+    select(customer_emails)
+    .where(customer_emails.c.customer_id.in_(bindparam("ids", expanding=True)))
+    .order_by(customer_emails.c.id)
+)
 
 
 def full_customer(conn: Connection, customer_id: int) -> Json | None:
@@ -81,14 +84,11 @@ def full_customer(conn: Connection, customer_id: int) -> Json | None:
 
 
 def customers_json(conn: Connection, ids: Sequence[int]) -> list[Json]:
-    rows = _by_id(conn, customers, set(ids))
+    rows: dict[int, Row[Any]] = {}
     emails: dict[int, list[Json]] = defaultdict(list)
-    for part in chunked(list(ids)):
-        for e in conn.execute(
-            select(customer_emails)
-            .where(customer_emails.c.customer_id.in_(part))
-            .order_by(customer_emails.c.id)
-        ):
+    for part in chunked(sorted(set(ids))):
+        rows.update((row.id, row) for row in conn.execute(_CUSTOMERS, {"ids": list(part)}))
+        for e in conn.execute(_EMAILS, {"ids": list(part)}):
             emails[e.customer_id].append(
                 {"id": e.id, "value": e.email, "type": name_of(e.type, EmailType, "work")}
             )

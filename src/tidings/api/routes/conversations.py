@@ -194,9 +194,8 @@ def create_conversation(
     ctx: Context = Depends(context),
 ) -> Response:
     with ctx.change() as tx:
-        convo_id = convos.create_conversation(tx, body)
-        payload = conversation_json(tx.conn, convo_id)
-    return created(convo_id, payload)
+        convo = convos.create_conversation(tx, body)
+    return created(convo["id"], convo)
 
 
 @router.put(ONE, status_code=204, openapi_extra=bodies.UPDATE_CONVERSATION)
