@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 
 from tidings.console.web import Form
-from tidings.console.webhooks import badge, body_of, events_summary, local_input, replay_body
+from tidings.console.webhook_views import badge, body_of, events_summary, local_input, replay_body
 from tidings.errors import InvalidInput
 
 

@@ -13,10 +13,9 @@ from tidings.api import bodies, params
 from tidings.api import contract as c
 from tidings.api.context import Context, context, json_body, read_route
 from tidings.api.responses import JSON, created, no_content, page_of
-from tidings.desk import validate as v
-from tidings.errors import Conflict, InvalidInput, NotFound
 from tidings.events import log as event_log
-from tidings.operations import planning
+from tidings.operations import redelivery
+from tidings.operations.model import Operation
 from tidings.webhooks import history, store, subscriptions
 
 router = APIRouter(tags=["webhooks"])
@@ -145,46 +144,10 @@ def redeliver(
     """One delivery (``deliveryId``) again now, answered with the delivery; or every one in
     ``status`` (default failed and skipped: what failed, and what was missed while the
     webhook was disabled) made since ``since``, as a ``redeliver`` operation."""
-    if "deliveryId" in body and "since" in body:
-        raise InvalidInput.field("since", "Give either `deliveryId` or `since`, not both")
-    statuses = _statuses(body)
+    asked = redelivery.parse(body)
     with ctx.change() as tx:
-        if not subscriptions.get_webhook(tx.conn, webhook_id)["enabled"]:
-            raise Conflict(f"Webhook {webhook_id} is disabled: enable it first")
-        if "deliveryId" in body:
-            delivery_id = v.required_text(body, "deliveryId")
-            found = history.get_delivery(tx.conn, webhook_id, delivery_id)
-            if found is None:
-                raise NotFound(f"Delivery {delivery_id} not found")
-            seq = found["sequence"]
-            if not history.requeue(tx.conn, webhook_id, [seq], history.REDELIVERABLE, tx.now):
-                why = "is pending already" if found["status"] == store.PENDING else "has no event"
-                raise Conflict(f"Delivery {delivery_id} {why}: nothing to redeliver")
-            return JSON(history.get_delivery(tx.conn, webhook_id, delivery_id), status_code=202)
-        since = v.date(v.required_text(body, "since"), "since")
-        until = v.date(body["until"], "until") if body.get("until") else None
-        described: dict[str, Any] = {"status": statuses, "since": body["since"]}
-        if until is not None:
-            described["until"] = body["until"]
-        matching = history.redeliverable(
-            webhook_id,
-            statuses,
-            since,
-            until,
-            planning.MAX_SELECTION + 1,
-            tx.conn.dialect.name,
-        )
-        op = planning.queue(tx, planning.redelivery(webhook_id, matching, described), ctx.secret)
+        done = redelivery.redeliver(tx, webhook_id, asked, ctx.secret)
+    if not isinstance(done, Operation):
+        return JSON(done, status_code=202)
     ctx.wake_workers()
-    return JSON(op.to_json(), status_code=202, headers={"Resource-ID": op.id})
-
-
-def _statuses(body: dict[str, Any]) -> list[str]:
-    if "status" not in body:
-        return [store.FAILED, store.SKIPPED]
-    statuses = v.string_list(body, "status")
-    if not statuses or any(s not in history.REDELIVERABLE for s in statuses):
-        raise InvalidInput.field(
-            "status", f"`status` must list some of: {', '.join(history.REDELIVERABLE)}"
-        )
-    return list(dict.fromkeys(statuses))
+    return JSON(done.to_json(), status_code=202, headers={"Resource-ID": done.id})
