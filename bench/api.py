@@ -116,6 +116,10 @@ def raw_insert(conn: Any, db: str, mark: str) -> Callable[[], None]:
         cols = [col.name for col in table.columns if col.name != "id"]
         names = ", ".join(f'"{col}"' for col in cols)
         row = conn.execute(f'SELECT {names} FROM "{table.name}" WHERE {where} LIMIT 1').fetchone()
+        if db == "postgresql":  # JSON columns come back as Python values
+            from psycopg.types.json import Json
+
+            return cols, [Json(v) if isinstance(v, dict | list) else v for v in row]
         return cols, list(row)
 
     c_cols, c_row = template(conversations, "id = 1")
