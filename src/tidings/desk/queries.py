@@ -90,8 +90,9 @@ class Where:
         return " WHERE " + " AND ".join(self.parts) if self.parts else ""
 
 
-def conversation_where(f: ConversationFilter, dialect: str) -> Where:
-    w = Where(dialect)
+def _grouped(w: Where, f: ConversationFilter, unassigned: str) -> None:
+    """The filters the list totals group by, over columns named alike in ``conversations``
+    and ``conversation_totals``; only "unassigned" is written differently."""
     if f.mailbox_ids:
         w.any_of("mailbox_id", f.mailbox_ids)
     if f.folder_id is not None:
@@ -100,12 +101,17 @@ def conversation_where(f: ConversationFilter, dialect: str) -> Where:
         w.any_of("status", f.statuses)
     if f.state is not None:
         w.add("state = ?", f.state)
-    if f.type is not None:
-        w.add("type = ?", f.type)
     if f.unassigned:
-        w.add("user_id IS NULL")
+        w.add(unassigned)
     elif f.assigned_to is not None:
         w.add("user_id = ?", f.assigned_to)
+
+
+def conversation_where(f: ConversationFilter, dialect: str) -> Where:
+    w = Where(dialect)
+    _grouped(w, f, unassigned="user_id IS NULL")
+    if f.type is not None:
+        w.add("type = ?", f.type)
     if f.customer_email:
         w.add("customer_email = ?", f.customer_email.lower())
     if f.customer_phone:
@@ -154,18 +160,7 @@ def totals_where(f: ConversationFilter, dialect: str) -> Where | None:
     ):
         return None
     w = Where(dialect)
-    if f.mailbox_ids:
-        w.any_of("mailbox_id", f.mailbox_ids)
-    if f.folder_id is not None:
-        w.add("folder_id = ?", f.folder_id)
-    if f.statuses:
-        w.any_of("status", f.statuses)
-    if f.state is not None:
-        w.add("state = ?", f.state)
-    if f.unassigned:
-        w.add("user_id = 0")
-    elif f.assigned_to is not None:
-        w.add("user_id = ?", f.assigned_to)
+    _grouped(w, f, unassigned="user_id = 0")
     return w
 
 
