@@ -32,6 +32,7 @@ import asyncio
 import itertools
 import os
 import random
+import re
 import resource
 import signal
 import sqlite3
@@ -240,12 +241,16 @@ async def load(
     profile: Path | None,
     writes_per_second: float,
     n: int,
+    console_tail: bool = False,
 ) -> dict[str, Any]:
     import aiohttp
 
     timeout = aiohttp.ClientTimeout(total=30)
     headers = {"X-FreeScout-API-Key": API_KEY}
-    state = {"recording": False, "stop": False, "errors": 0, "bytes": 0, "write_errors": 0}
+    state = {
+        "recording": False, "stop": False, "errors": 0, "bytes": 0, "write_errors": 0,
+        "tail_messages": 0,
+    }  # fmt: skip
     latencies: list[float] = []
     write_latencies: list[float] = []
     async with (
@@ -293,6 +298,25 @@ async def load(
                 due += interval
                 await asyncio.sleep(max(0.0, due - time.perf_counter()))
 
+        async def tail() -> None:
+            """An operator's console page open on the live tail, meanwhile."""
+            if not console_tail:
+                return
+            jar = aiohttp.CookieJar(unsafe=True)  # keep cookies from 127.0.0.1
+            async with aiohttp.ClientSession(
+                server.base, timeout=timeout, cookie_jar=jar
+            ) as browser:
+                await sign_in(browser, server.base)
+                async with browser.get("/console/events/stream?after=0") as resp:
+                    assert resp.status == 200, resp.status
+                    while not state["stop"]:
+                        try:
+                            line = await asyncio.wait_for(resp.content.readline(), 0.5)
+                        except TimeoutError:
+                            continue
+                        if line.startswith(b"event:") and state["recording"]:
+                            state["tail_messages"] += 1
+
         async def clock() -> dict[str, float]:
             await asyncio.sleep(warmup)
             cpu0, own0, all0 = server.cpu_seconds(), _own_cpu(), c.busy_cpu_seconds()
@@ -314,7 +338,9 @@ async def load(
                 spy.wait(timeout=duration + 30)
             return measured
 
-        results = await asyncio.gather(clock(), writer(), *(worker(i) for i in range(concurrency)))
+        results = await asyncio.gather(
+            clock(), writer(), tail(), *(worker(i) for i in range(concurrency))
+        )
     window = results[0]
     latencies.sort()
     write_latencies.sort()
@@ -342,11 +368,25 @@ async def load(
             1,
         ),
     }
+    if console_tail:
+        measured["console_tail_messages"] = state["tail_messages"]
     if writes_per_second > 0:
         measured["background_writes_per_s"] = round(len(write_latencies) / window["elapsed"], 1)
         measured["background_write_p99_ms"] = round(c.percentile(write_latencies, 99) * 1000, 2)
         measured["background_write_errors"] = state["write_errors"]
     return measured
+
+
+async def sign_in(browser: Any, base: str) -> None:
+    """Sign in to the console as a person does: the form, its token, the key."""
+    async with browser.get("/console/sign-in") as resp:
+        page = await resp.text()
+    token = re.search(r'name="token" value="([^"]+)"', page)
+    assert token, "no sign-in token on the console's sign-in page"
+    form = {"token": token.group(1), "next": "/console/events", "key": API_KEY}
+    async with browser.post("/console/sign-in", data=form, headers={"Origin": base}) as resp:
+        if resp.status != 200 or "/console/events" not in str(resp.url):
+            raise RuntimeError(f"console sign-in failed: {resp.status} at {resp.url}")
 
 
 def background_write(i: int, rnd: random.Random, n: int) -> Call:
@@ -520,6 +560,11 @@ def main() -> None:
         default=0.0,
         help="changes a second written in the background during the read cases",
     )
+    ap.add_argument(
+        "--console-tail",
+        action="store_true",
+        help="keep a signed-in console page on the live tail open during every case",
+    )
     ap.add_argument("--warmup", type=float, default=3.0, help="seconds before measuring")
     ap.add_argument("--duration", type=float, default=10.0, help="measured seconds per case")
     ap.add_argument(
@@ -591,6 +636,7 @@ def run_size(args: argparse.Namespace, db: str, n: int, workdir: Path) -> dict[s
                         args.profile,
                         writes,
                         n,
+                        args.console_tail,
                     )
                 )
             records[case] = record(args, db, n, case, median_window(windows), base[case], writes)
@@ -619,6 +665,7 @@ def record(
         "conversations": n,
         "concurrency": args.concurrency,
         "writes_per_second": writes,
+        "console_tail": args.console_tail,
         "seconds": args.duration,
         **measured,
         **base,
