@@ -9,12 +9,14 @@ import threading
 from collections.abc import Iterator
 
 import pytest
+from alembic import command
 from fastapi.testclient import TestClient
 
 from tidings.app import create_app
 from tidings.config import Settings
 from tidings.db import totals
 from tidings.db.engine import Database
+from tidings.db.migrate import alembic_config, upgrade
 from tidings.desk import conversations as convos
 from tidings.desk.queries import ConversationFilter, totals_where
 from tidings.events.outbox import transaction
@@ -171,3 +173,32 @@ def test_concurrent_moves_between_the_same_groups_keep_totals_exact(
         assert leftovers.scalar_one() == 0  # every transaction folded its own changes
     for query in ("", "&status=active", "&assignedTo=1", "&status=closed&assignedTo=1"):
         assert _total(client, query) == _listed(client, query), query
+
+
+def test_the_migration_counts_the_conversations_already_there(
+    db: Database, client: TestClient
+) -> None:
+    """Upgrading a desk that has conversations (here: down to 0002, which drops the totals
+    and their triggers, and up again) fills the totals from them."""
+    box = client.post("/api/mailboxes", json={"name": "m", "email": "m@e.io"}, headers=H).json()[
+        "id"
+    ]
+    for i in range(7):
+        body = {
+            "type": "email",
+            "mailboxId": box,
+            "subject": f"S{i}",
+            "customer": {"email": f"m{i}@e.io"},
+            "threads": [{"type": "customer", "text": "hi"}],
+            "status": ("active", "pending", "closed")[i % 3],
+        }
+        assert client.post("/api/conversations", json=body, headers=H).status_code == 201
+    cfg = alembic_config(db)
+    with db.engine.begin() as conn:
+        cfg.attributes["connection"] = conn
+        command.downgrade(cfg, "0002")
+    upgrade(db)
+    with db.read() as conn:
+        assert totals.stored(conn) == totals.counted(conn)
+        assert sum(totals.stored(conn).values()) == 7
+    assert _total(client, "&status=closed") == 2
