@@ -40,7 +40,7 @@ def test_separate_workers_wake_on_notify_and_finish_operations(
                     "customer": {"email": f"c{i}@e.io"},
                     "threads": [{"type": "customer", "text": "x"}],
                 },
-            )
+            )["id"]
             for i in range(20)
         ]
     # A poll interval far longer than the wait below: only NOTIFY can wake the workers in time.

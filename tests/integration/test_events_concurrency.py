@@ -67,7 +67,7 @@ def test_reader_sees_every_committed_event_once_in_order(database_url: str) -> N
                                 "customer": {"email": f"w{n}@example.com"},
                                 "threads": [{"type": "customer", "text": "hello"}],
                             },
-                        )
+                        )["id"]
                     committed[n] += 1
                     with transaction(db) as tx:
                         convos.add_thread(tx, cid, {"type": "customer", "text": "more"})

@@ -58,7 +58,7 @@ def seeded(db: Database, clock: Clock) -> list[int]:
                     "customer": {"email": f"c{i}@example.com"},
                     "threads": [{"type": "customer", "text": "Hello"}],
                 },
-            )
+            )["id"]
             for i in range(60)
         ]
     return ids

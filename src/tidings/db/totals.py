@@ -26,7 +26,7 @@ _ADD = (
     " ORDER BY 1, 2, 3, 4, 5"
     f" ON CONFLICT ({GROUP}) DO UPDATE SET n = conversation_totals.n + excluded.n"
 )
-_FOLD_POSTGRESQL = "WITH moved AS (DELETE FROM conversation_total_changes RETURNING *) " + (
+FOLD_POSTGRESQL = "WITH moved AS (DELETE FROM conversation_total_changes RETURNING *) " + (
     _ADD.format(group=GROUP, source="moved")
 )
 _FOLD_SQLITE = (_ADD.format(group=GROUP, source="conversation_total_changes"),
@@ -36,7 +36,7 @@ _FOLD_SQLITE = (_ADD.format(group=GROUP, source="conversation_total_changes"),
 def fold(conn: Connection) -> None:
     """Move this transaction's change rows (and any committed leftovers) into the totals."""
     if conn.dialect.name == "postgresql":
-        raw.execute(conn, _FOLD_POSTGRESQL)
+        raw.execute(conn, FOLD_POSTGRESQL)
     else:
         for statement in _FOLD_SQLITE:
             raw.execute(conn, statement)

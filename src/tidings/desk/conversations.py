@@ -35,6 +35,7 @@ from tidings.desk.threads import (
     closing,
     decode_attachment,
     insert_thread,
+    insert_threads,
     line_items,
     preview_of,
     record_reply,
@@ -203,8 +204,7 @@ def create_conversation(tx: Tx, body: dict[str, Any]) -> Json:
         tx.conn.execute(
             update(conversations).where(conversations.c.id == convo_id).values(closed_at=closed_at)
         )
-    for new in new_threads:
-        insert_thread(tx, convo_id, new)
+    insert_threads(tx, convo_id, new_threads)
     return announce(tx, [("convo.created", convo_id)])[convo_id]
 
 

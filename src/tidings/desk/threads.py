@@ -13,7 +13,6 @@ from typing import Any
 
 from sqlalchemy import Connection, insert, select, update
 
-from tidings.db.rows import insert_row
 from tidings.db.schema import attachments, conversations, threads, users
 from tidings.desk import validate as v
 from tidings.desk.enums import Action, SourceType, State, Status, ThreadState, ThreadType, Via
@@ -91,46 +90,55 @@ def safe_file_name(name: str) -> str:
 
 
 def insert_thread(tx: Tx, convo_id: int, new: NewThread) -> int:
+    return insert_threads(tx, convo_id, [new])[0]
+
+
+# One INSERT for all of a change's threads, their ids returned in the order given: on
+# PostgreSQL every statement is a round trip, and a created conversation has several.
+_INSERT_THREADS = insert(threads).returning(threads.c.id, sort_by_parameter_order=True)
+
+
+def insert_threads(tx: Tx, convo_id: int, new_threads: list[NewThread]) -> list[int]:
+    """Store the threads (oldest first) and their attachments; their ids, in that order."""
+    rows = [_thread_row(tx, convo_id, new) for new in new_threads]
+    ids = [int(i) for i in tx.conn.execute(_INSERT_THREADS, rows).scalars()]
+    files = [
+        {
+            "thread_id": thread_id,
+            "conversation_id": convo_id,
+            "file_name": a.file_name,
+            "mime_type": a.mime_type,
+            "size": len(a.data),
+            "data": a.data,
+        }
+        for thread_id, new in zip(ids, new_threads, strict=True)
+        for a in new.attachments
+    ]
+    if files:
+        tx.conn.execute(insert(attachments), files)
+    return ids
+
+
+def _thread_row(tx: Tx, convo_id: int, new: NewThread) -> dict[str, Any]:
     is_customer = new.type == ThreadType.CUSTOMER
-    created = new.created_at if (new.imported and new.created_at) else tx.now
-    thread_id = insert_row(
-        tx.conn,
-        threads,
-        dict(
-            conversation_id=convo_id,
-            type=new.type,
-            status=new.status or Status.NOCHANGE,
-            state=new.state,
-            body=new.body,
-            source_type=new.source_type,
-            source_via=Via.CUSTOMER if is_customer else Via.USER,
-            customer_id=new.customer_id,
-            created_by_user_id=None if is_customer else new.user_id,
-            created_by_customer_id=new.customer_id if is_customer else None,
-            to=new.to,
-            cc=new.cc,
-            bcc=new.bcc,
-            meta={},
-            imported=new.imported,
-            created_at=created,
-        ),
-    )
-    if new.attachments:
-        tx.conn.execute(
-            insert(attachments),
-            [
-                {
-                    "thread_id": thread_id,
-                    "conversation_id": convo_id,
-                    "file_name": a.file_name,
-                    "mime_type": a.mime_type,
-                    "size": len(a.data),
-                    "data": a.data,
-                }
-                for a in new.attachments
-            ],
-        )
-    return int(thread_id)
+    return {
+        "conversation_id": convo_id,
+        "type": new.type,
+        "status": new.status or Status.NOCHANGE,
+        "state": new.state,
+        "body": new.body,
+        "source_type": new.source_type,
+        "source_via": Via.CUSTOMER if is_customer else Via.USER,
+        "customer_id": new.customer_id,
+        "created_by_user_id": None if is_customer else new.user_id,
+        "created_by_customer_id": new.customer_id if is_customer else None,
+        "to": new.to,
+        "cc": new.cc,
+        "bcc": new.bcc,
+        "meta": {},
+        "imported": new.imported,
+        "created_at": new.created_at if (new.imported and new.created_at) else tx.now,
+    }
 
 
 def line_items(

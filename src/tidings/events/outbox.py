@@ -113,10 +113,15 @@ def append(conn: Connection, pending: list[PendingEvent]) -> None:
     if not pending:
         return
     if conn.dialect.name == "postgresql":
-        wakeup.notify(conn, wakeup.EVENTS)  # delivered to listeners only if this commits
-        conn.exec_driver_sql(f"SELECT pg_advisory_xact_lock({_APPEND_LOCK})")
-    # Under the same lock: one transaction at a time updates the totals (db/totals.py).
-    totals.fold(conn)
+        # One round trip (no parameters: psycopg sends the three as one simple query): the
+        # dispatchers' wake-up, delivered only if this commits; the lock that hands out
+        # positions in commit order; under it, the list totals' fold (db/totals.py).
+        conn.exec_driver_sql(
+            f"NOTIFY {wakeup.EVENTS}; SELECT pg_advisory_xact_lock({_APPEND_LOCK});"
+            f" {totals.FOLD_POSTGRESQL}"
+        )
+    else:
+        totals.fold(conn)
     # The events of a transaction share a few timestamps (usually one): convert each once.
     stored = {t: raw.bind(t, conn.dialect.name) for t in {e.created_at for e in pending}}
     rows = [
