@@ -63,8 +63,11 @@ def _chromium() -> str:
     return found
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def browser() -> Iterator[Any]:
+    """One Chromium for the browser tests. Package-scoped, not session: Playwright's sync
+    API runs an event loop in this thread while it is open, and every later test that
+    calls ``asyncio.run`` would find it running."""
     executable = _chromium()
     sync_api = pytest.importorskip("playwright.sync_api", reason="pip install playwright")
     with sync_api.sync_playwright() as playwright:
