@@ -170,7 +170,7 @@ async def _rows(
 async def event_detail(
     request: Request, event_id: str, viewer: Viewer = Depends(signed_in)
 ) -> Response:
-    found = await console_of(request).read(lambda conn: queries.find_event(conn, event_id))
+    found = await console_of(request).read(lambda conn: log.find(conn, event_id))
     if found is None:
         return render(request, "not_found.html", viewer, status=404, path=request.url.path)
     event = _plain([found])[0]

@@ -136,17 +136,4 @@ def latest_events(conn: Connection, q: log.EventQuery, before: int | None, limit
     query = select(events).order_by(events.c.seq.desc()).limit(limit)
     if before is not None:
         query = query.where(events.c.seq < before)
-    if q.types:
-        query = query.where(events.c.type.in_(q.types))
-    if q.mailbox_id is not None:
-        query = query.where(events.c.mailbox_id == q.mailbox_id)
-    if q.conversation_id is not None:
-        query = query.where(events.c.conversation_id == q.conversation_id)
-    if q.operation_id is not None:
-        query = query.where(events.c.operation_id == q.operation_id)
-    return [log.event_json(row) for row in conn.execute(query)]
-
-
-def find_event(conn: Connection, event_id: str) -> dict[str, Any] | None:
-    row = conn.execute(select(events).where(events.c.id == event_id)).first()
-    return None if row is None else log.event_json(row)
+    return [log.event_json(row) for row in conn.execute(log.matching(query, q))]

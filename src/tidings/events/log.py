@@ -12,7 +12,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 import orjson
-from sqlalchemy import Connection, delete, func, select
+from sqlalchemy import Connection, Select, delete, func, select
 
 from tidings.clock import isoformat
 from tidings.db.schema import deliveries, events, webhooks
@@ -42,6 +42,16 @@ def read(conn: Connection, q: EventQuery) -> tuple[list[dict[str, Any]], int, bo
         .order_by(events.c.seq)
         .limit(q.limit + 1)
     )
+    rows = conn.execute(matching(query, q)).all()
+    more = len(rows) > q.limit
+    rows = rows[: q.limit]
+    cursor = rows[-1].seq if more else max(q.after, newest)
+    return [event_json(r) for r in rows], cursor, more
+
+
+def matching(query: Select[Any], q: EventQuery) -> Select[Any]:
+    """``query`` over ``events`` narrowed to the query's types, mailbox, conversation and
+    operation (its position bounds are the caller's)."""
     if q.types:
         query = query.where(events.c.type.in_(q.types))
     if q.mailbox_id is not None:
@@ -50,16 +60,20 @@ def read(conn: Connection, q: EventQuery) -> tuple[list[dict[str, Any]], int, bo
         query = query.where(events.c.conversation_id == q.conversation_id)
     if q.operation_id is not None:
         query = query.where(events.c.operation_id == q.operation_id)
-    rows = conn.execute(query).all()
-    more = len(rows) > q.limit
-    rows = rows[: q.limit]
-    cursor = rows[-1].seq if more else max(q.after, newest)
-    return [event_json(r) for r in rows], cursor, more
+    return query
+
+
+def find(conn: Connection, event_id: str) -> dict[str, Any] | None:
+    """One event as the log shows it, or None when there is no such event (or no longer)."""
+    row = conn.execute(select(events).where(events.c.id == event_id)).first()
+    return None if row is None else event_json(row)
 
 
 def get(conn: Connection, event_id: str) -> dict[str, Any]:
-    """One event as the log shows it."""
-    return event_json(conn.execute(select(events).where(events.c.id == event_id)).one())
+    """One event that exists, as the log shows it."""
+    found = find(conn, event_id)
+    assert found is not None
+    return found
 
 
 def newest_position(conn: Connection) -> int:
