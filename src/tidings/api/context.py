@@ -52,6 +52,15 @@ class Context:
         with self.db.read() as conn:
             yield conn
 
+    async def reading(self, work: Callable[[Connection], R]) -> R:
+        """``work(conn)`` in one read snapshot, where reads are cheapest (``read_route``)."""
+
+        def run() -> R:
+            with self.read() as conn:
+                return work(conn)
+
+        return await where_reads_run(self, run)
+
 
 P = ParamSpec("P")
 R = TypeVar("R")
@@ -72,11 +81,18 @@ def read_route(handler: Callable[P, R]) -> Callable[P, Coroutine[Any, Any, R]]:
     async def route(*args: P.args, **kwargs: P.kwargs) -> R:
         ctx = kwargs["ctx"]
         assert isinstance(ctx, Context)
-        if ctx.reads_on_event_loop:
-            return handler(*args, **kwargs)
-        return await run_in_threadpool(handler, *args, **kwargs)
+        return await where_reads_run(ctx, handler, *args, **kwargs)
 
     return route
+
+
+async def where_reads_run(
+    ctx: Context, fn: Callable[P, R], /, *args: P.args, **kwargs: P.kwargs
+) -> R:
+    """``fn`` on the event loop when reads run there (SQLite), else in the thread pool."""
+    if ctx.reads_on_event_loop:
+        return fn(*args, **kwargs)
+    return await run_in_threadpool(fn, *args, **kwargs)
 
 
 def app_context(request: Request) -> Context:

@@ -20,7 +20,6 @@ from collections.abc import AsyncGenerator
 from typing import Any
 
 import orjson
-from starlette.concurrency import run_in_threadpool
 
 from tidings.api.context import Context
 from tidings.events import log
@@ -73,14 +72,7 @@ async def follow(
 async def _read(ctx: Context, query: log.EventQuery) -> tuple[list[dict[str, Any]], int, bool]:
     """One ``log.read`` where ``read_route`` would run it; the connection goes back to the
     pool before the stream sleeps."""
-    if ctx.reads_on_event_loop:
-        return _read_now(ctx, query)
-    return await run_in_threadpool(_read_now, ctx, query)
-
-
-def _read_now(ctx: Context, query: log.EventQuery) -> tuple[list[dict[str, Any]], int, bool]:
-    with ctx.read() as conn:
-        return log.read(conn, query)
+    return await ctx.reading(lambda conn: log.read(conn, query))
 
 
 def sse_message(event: dict[str, Any]) -> bytes:

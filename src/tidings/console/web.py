@@ -146,14 +146,7 @@ class Console:
 
     async def read(self, work: Callable[[Connection], T]) -> T:
         """``work(conn)`` in one read snapshot, where the API's reads run (ADR 0008)."""
-
-        def run() -> T:
-            with self.ctx.read() as conn:
-                return work(conn)
-
-        if self.ctx.reads_on_event_loop:
-            return run()
-        return await run_in_threadpool(run)
+        return await self.ctx.reading(work)
 
     async def write(self, work: Callable[[Tx], T]) -> T:
         """``work(tx)`` in one write transaction (its events with it), in the thread pool;
