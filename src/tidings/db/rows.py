@@ -16,13 +16,6 @@ def inline_ids(ids: Iterable[int]) -> str:
     return ",".join(map(str, map(int, ids)))
 
 
-def insert_returning_id(conn: Connection, statement: Insert) -> int:
-    """Run an INSERT of one row and return its new primary key."""
-    key: Any = conn.execute(statement).inserted_primary_key
-    assert key is not None
-    return int(key[0])
-
-
 def insert_row(conn: Connection, table: Table, values: dict[str, Any]) -> int:
     """INSERT one row of ``values`` and return its new primary key.
 

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import insert, select
+from sqlalchemy import select
 
-from tidings.db.rows import insert_returning_id
+from tidings.db.rows import insert_row
 from tidings.db.schema import mailboxes, users
 from tidings.desk import validate as v
 from tidings.desk.folders import create_mailbox_folders, grant_access
@@ -33,11 +33,10 @@ def create_mailbox(tx: Tx, body: dict[str, Any]) -> int:
     known = set(tx.conn.execute(select(users.c.id).where(users.c.id.in_(user_ids))).scalars())
     if missing := set(user_ids) - known:
         raise InvalidInput.field("userIds", f"Unknown user ids: {sorted(missing)}")
-    mailbox_id = insert_returning_id(
+    mailbox_id = insert_row(
         tx.conn,
-        insert(mailboxes).values(
-            name=name, email=email, last_number=0, created_at=tx.now, updated_at=tx.now
-        ),
+        mailboxes,
+        dict(name=name, email=email, last_number=0, created_at=tx.now, updated_at=tx.now),
     )
     create_mailbox_folders(tx.conn, mailbox_id)
     grant_access(tx.conn, mailbox_id, sorted(set(user_ids)))

@@ -6,9 +6,9 @@ import hashlib
 import os
 from typing import Any
 
-from sqlalchemy import func, insert, select, update
+from sqlalchemy import func, select, update
 
-from tidings.db.rows import insert_returning_id
+from tidings.db.rows import insert_row
 from tidings.db.schema import conversations, mailbox_user, users
 from tidings.desk import validate as v
 from tidings.desk.announce import announce
@@ -34,9 +34,10 @@ def create_user(tx: Tx, body: dict[str, Any], role: Role = Role.USER) -> int:
     if tx.conn.execute(select(users.c.id).where(users.c.email == email)).first():
         raise InvalidInput.field("email", "A user with this email already exists")
     password = v.text(body, "password")
-    return insert_returning_id(
+    return insert_row(
         tx.conn,
-        insert(users).values(
+        users,
+        dict(
             first_name=first,
             last_name=last,
             email=email,

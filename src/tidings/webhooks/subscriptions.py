@@ -11,10 +11,10 @@ from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
-from sqlalchemy import Connection, delete, func, insert, select, update
+from sqlalchemy import Connection, delete, func, select, update
 
 from tidings.clock import isoformat
-from tidings.db.rows import insert_returning_id
+from tidings.db.rows import insert_row
 from tidings.db.schema import mailboxes, webhooks
 from tidings.desk import validate as v
 from tidings.errors import Conflict, InvalidInput, NotFound
@@ -60,7 +60,7 @@ def create_webhook(tx: Tx, body: dict[str, Any], allowed: list[Network]) -> Crea
         "created_at": tx.now,
         "updated_at": tx.now,
     }
-    webhook_id = insert_returning_id(tx.conn, insert(webhooks).values(**values))
+    webhook_id = insert_row(tx.conn, webhooks, values)
     return Created(webhook_id, secret, ignored)
 
 
