@@ -21,6 +21,7 @@ from __future__ import annotations
 import os
 import shutil
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -76,19 +77,28 @@ def browser() -> Iterator[Any]:
         launched.close()
 
 
-@pytest.fixture(scope="module")
-def server(
-    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[Server]:
-    directory = tmp_path_factory.mktemp("console")
+@contextmanager
+def serving(directory: Path, request: pytest.FixtureRequest, **settings: str) -> Iterator[Server]:
+    """``tidings serve`` on a fresh SQLite database in ``directory``: chunks of 5 (so a bulk
+    action's bar moves), webhooks to 127.0.0.1 allowed, and ``settings`` on top."""
     with fresh_database("sqlite", request, directory) as url:
-        env = environment(url, operation_chunk_size="5", webhook_allowed_networks="127.0.0.1/32")
+        env = environment(
+            url, operation_chunk_size="5", webhook_allowed_networks="127.0.0.1/32", **settings
+        )
         port, log = free_port(), directory / "serve.log"
         with running(["serve", "--port", str(port)], env, log) as proc:
             base = f"http://127.0.0.1:{port}"
             wait_until_up(base, proc, log)
             with api(base) as client:
                 yield Server(base, client, log)
+
+
+@pytest.fixture(scope="module")
+def server(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Server]:
+    with serving(tmp_path_factory.mktemp("console"), request) as found:
+        yield found
 
 
 @pytest.fixture

@@ -15,10 +15,8 @@ from typing import Any
 import pytest
 from standardwebhooks import Webhook
 
-from tests.acceptance.processes import KEY, api, environment, running, wait_until_up
-from tests.browser.conftest import Server
-from tests.conftest import fresh_database
-from tests.helpers import free_port
+from tests.acceptance.processes import KEY
+from tests.browser.conftest import Server, serving
 from tests.receiver import Receiver, running_receiver
 
 pytestmark = pytest.mark.acceptance
@@ -34,19 +32,8 @@ def server(
 ) -> Iterator[Server]:
     """``tidings serve`` as in ``conftest.server``, with a short retry schedule."""
     directory = tmp_path_factory.mktemp("console-webhooks")
-    with fresh_database("sqlite", request, directory) as url:
-        env = environment(
-            url,
-            operation_chunk_size="5",
-            webhook_allowed_networks="127.0.0.1/32",
-            retry_schedule=RETRIES,
-        )
-        port, log = free_port(), directory / "serve.log"
-        with running(["serve", "--port", str(port)], env, log) as proc:
-            base = f"http://127.0.0.1:{port}"
-            wait_until_up(base, proc, log)
-            with api(base) as client:
-                yield Server(base, client, log)
+    with serving(directory, request, retry_schedule=RETRIES) as found:
+        yield found
 
 
 @pytest.fixture
